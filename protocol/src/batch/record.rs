@@ -1,0 +1,267 @@
+//! Records inside a batch: full validation, and zero-copy iteration over records and their headers.
+
+use super::BatchError;
+use super::header::{BatchHeader, HEADER_LEN, crc_of};
+use crate::varint;
+
+/// The smallest possible encoded record (length, attributes, deltas, null key and value, no headers).
+pub(crate) const MIN_RECORD_LEN: usize = 7;
+/// Record attribute bit: a 16-byte message id follows the offset delta.
+pub(crate) const RECORD_HAS_ID: u8 = 0b1;
+
+/// A batch whose CRC and record framing have been checked; records borrow from the underlying buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRef<'a> {
+    buf: &'a [u8],
+    header: BatchHeader,
+}
+
+/// Validates a whole batch: header, length, CRC, version, attributes and every record's framing, offset delta,
+/// header keys (UTF-8) and the header's timestamps. Returns a view for iterating its records.
+pub fn validate(buf: &[u8]) -> Result<BatchRef<'_>, BatchError> {
+    let header = BatchHeader::parse(buf)?;
+    if header.total_len() != buf.len() {
+        return Err(BatchError::LengthMismatch {
+            declared: header.total_len() as u64,
+            actual: buf.len() as u64,
+        });
+    }
+    let computed = crc_of(buf);
+    if computed != header.crc {
+        return Err(BatchError::CrcMismatch { stored: header.crc, computed });
+    }
+    let batch = BatchRef { buf, header };
+    batch.check_records()?;
+    Ok(batch)
+}
+
+impl<'a> BatchRef<'a> {
+    /// Wraps a batch whose CRC was already verified (for example by a storage read path). Record iteration still
+    /// bounds every length, so a wrong assumption yields errors, never a panic.
+    pub fn trusted(buf: &'a [u8]) -> Result<Self, BatchError> {
+        let header = BatchHeader::parse(buf)?;
+        if header.total_len() != buf.len() {
+            return Err(BatchError::LengthMismatch {
+                declared: header.total_len() as u64,
+                actual: buf.len() as u64,
+            });
+        }
+        Ok(BatchRef { buf, header })
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// The batch's bytes, exactly as stored and sent.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    /// Iterates over the records.
+    pub fn records(&self) -> RecordIter<'a> {
+        RecordIter {
+            region: &self.buf[HEADER_LEN..],
+            pos: 0,
+            index: 0,
+            count: self.header.record_count,
+            base_offset: self.header.base_offset,
+            first_timestamp: self.header.first_timestamp,
+        }
+    }
+
+    fn check_records(&self) -> Result<(), BatchError> {
+        let region_len = self.buf.len() - HEADER_LEN;
+        if self.header.record_count as usize > region_len / MIN_RECORD_LEN {
+            return Err(BatchError::TooManyRecords { count: self.header.record_count, bytes: region_len });
+        }
+        let mut iter = self.records();
+        let mut max_timestamp = i64::MIN;
+        for (i, record) in iter.by_ref().enumerate() {
+            let record = record?;
+            if i == 0 && record.timestamp != self.header.first_timestamp {
+                return Err(BatchError::Inconsistent("first timestamp differs from the first record's"));
+            }
+            max_timestamp = max_timestamp.max(record.timestamp);
+            for header in record.headers() {
+                header?;
+            }
+        }
+        if iter.pos != region_len {
+            return Err(BatchError::Inconsistent("bytes left after the last record"));
+        }
+        if max_timestamp != self.header.max_timestamp {
+            return Err(BatchError::Inconsistent("max timestamp differs from the records'"));
+        }
+        Ok(())
+    }
+}
+
+/// One record, borrowed from its batch.
+#[derive(Debug, Clone)]
+pub struct RecordRef<'a> {
+    /// Absolute offset (base offset + offset delta).
+    pub offset: u64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// Optional message id used for deduplication.
+    pub id: Option<u128>,
+    /// Optional key.
+    pub key: Option<&'a [u8]>,
+    /// Optional value (payload).
+    pub value: Option<&'a [u8]>,
+    headers: HeaderIter<'a>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// Iterates over the record's headers.
+    pub fn headers(&self) -> HeaderIter<'a> {
+        self.headers.clone()
+    }
+}
+
+/// Iterator over the records of a batch. Yields an error (and then stops) on a malformed record.
+#[derive(Debug, Clone)]
+pub struct RecordIter<'a> {
+    region: &'a [u8],
+    pos: usize,
+    index: u32,
+    count: u32,
+    base_offset: u64,
+    first_timestamp: i64,
+}
+
+impl<'a> Iterator for RecordIter<'a> {
+    type Item = Result<RecordRef<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.index >= self.count {
+            return None;
+        }
+        let result = self.decode();
+        match result {
+            Ok(_) => self.index += 1,
+            Err(_) => self.index = self.count,
+        }
+        Some(result)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.count - self.index) as usize;
+        (0, Some(left))
+    }
+}
+
+impl<'a> RecordIter<'a> {
+    fn decode(&mut self) -> Result<RecordRef<'a>, BatchError> {
+        let len = varint::get_u64(self.region, &mut self.pos)?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| self.pos.checked_add(len))
+            .filter(|&end| end <= self.region.len())
+            .ok_or(BatchError::Truncated)?;
+        let rec = &self.region[self.pos..end];
+        self.pos = end;
+
+        let mut p = 0;
+        let attributes = *rec.first().ok_or(BatchError::Truncated)?;
+        p += 1;
+        if attributes & !RECORD_HAS_ID != 0 {
+            return Err(BatchError::MalformedRecord("reserved record attribute bits set"));
+        }
+        let timestamp_delta = varint::get_i64(rec, &mut p)?;
+        let timestamp = self
+            .first_timestamp
+            .checked_add(timestamp_delta)
+            .ok_or(BatchError::MalformedRecord("timestamp overflows"))?;
+        let offset_delta = varint::get_u64(rec, &mut p)?;
+        if offset_delta != u64::from(self.index) {
+            return Err(BatchError::MalformedRecord("offset delta out of sequence"));
+        }
+        let id = if attributes & RECORD_HAS_ID != 0 {
+            let raw = rec.get(p..p + 16).ok_or(BatchError::Truncated)?;
+            p += 16;
+            let mut b = [0u8; 16];
+            b.copy_from_slice(raw);
+            Some(u128::from_le_bytes(b))
+        } else {
+            None
+        };
+        let key = nullable_bytes(rec, &mut p)?;
+        let value = nullable_bytes(rec, &mut p)?;
+        let header_count = varint::get_u64(rec, &mut p)?;
+        let header_region = &rec[p..];
+        if header_count > (header_region.len() / 2) as u64 {
+            return Err(BatchError::MalformedRecord("header count exceeds record length"));
+        }
+        if header_count == 0 && !header_region.is_empty() {
+            return Err(BatchError::MalformedRecord("record length disagrees with its fields"));
+        }
+        Ok(RecordRef {
+            offset: self.base_offset + offset_delta,
+            timestamp,
+            id,
+            key,
+            value,
+            headers: HeaderIter { region: header_region, pos: 0, left: header_count as u32 },
+        })
+    }
+}
+
+fn nullable_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, BatchError> {
+    let len = varint::get_i64(buf, pos)?;
+    if len == -1 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len).map_err(|_| BatchError::MalformedRecord("negative length"))?;
+    let end = pos.checked_add(len).filter(|&e| e <= buf.len()).ok_or(BatchError::Truncated)?;
+    let out = &buf[*pos..end];
+    *pos = end;
+    Ok(Some(out))
+}
+
+/// One record header: a UTF-8 key and an optional value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    /// Header name.
+    pub key: &'a str,
+    /// Header value, if any.
+    pub value: Option<&'a [u8]>,
+}
+
+/// Iterator over a record's headers. Yields an error (and then stops) on a malformed header.
+#[derive(Debug, Clone)]
+pub struct HeaderIter<'a> {
+    region: &'a [u8],
+    pos: usize,
+    left: u32,
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = Result<HeaderRef<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let result = self.decode();
+        if result.is_err() {
+            self.left = 0;
+        } else if self.left == 0 && self.pos != self.region.len() {
+            return Some(Err(BatchError::MalformedRecord("record length disagrees with its headers")));
+        }
+        Some(result)
+    }
+}
+
+impl<'a> HeaderIter<'a> {
+    fn decode(&mut self) -> Result<HeaderRef<'a>, BatchError> {
+        let key = nullable_bytes(self.region, &mut self.pos)?
+            .ok_or(BatchError::MalformedRecord("null header key"))?;
+        let key = std::str::from_utf8(key).map_err(|_| BatchError::MalformedRecord("header key is not UTF-8"))?;
+        let value = nullable_bytes(self.region, &mut self.pos)?;
+        Ok(HeaderRef { key, value })
+    }
+}

@@ -1,0 +1,81 @@
+//! Wire error codes, defined once and shared by the broker, its gateways and the SDK.
+//!
+//! Codes are stable: a code is never renumbered or reused. Later protocol work adds codes at the end.
+
+/// An error code as carried in responses (`u16` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Success.
+    None = 0,
+    /// An unexpected server error.
+    Unknown = 1,
+    /// The request is malformed.
+    InvalidRequest = 2,
+    /// A record batch failed validation.
+    InvalidRecordBatch = 3,
+    /// Stored or sent data failed its CRC check.
+    CorruptMessage = 4,
+    /// A format or protocol version this build does not support.
+    UnsupportedVersion = 5,
+    /// The offset is below the log start or past the log end.
+    OffsetOutOfRange = 6,
+    /// A batch or message is larger than the configured limit.
+    MessageTooLarge = 7,
+    /// The disk is full; the partition accepts no writes until space is freed.
+    StorageFull = 8,
+    /// A storage I/O error; the request may be retried once the partition recovers.
+    StorageError = 9,
+    /// The partition (or its directory) is in use by another owner.
+    Locked = 10,
+    /// An invalid configuration value.
+    InvalidConfig = 11,
+}
+
+impl ErrorCode {
+    /// Every code, in numeric order.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::None,
+        ErrorCode::Unknown,
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidRecordBatch,
+        ErrorCode::CorruptMessage,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::OffsetOutOfRange,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::StorageFull,
+        ErrorCode::StorageError,
+        ErrorCode::Locked,
+        ErrorCode::InvalidConfig,
+    ];
+
+    /// The numeric code.
+    pub fn as_u16(self) -> u16 {
+        self as u16
+    }
+
+    /// Decodes a numeric code; unknown codes map to `None` so old clients can report them as such.
+    pub fn from_u16(code: u16) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_u16() == code)
+    }
+
+    /// Whether a client may retry the same request and expect it to succeed later.
+    pub fn is_retriable(self) -> bool {
+        matches!(self, ErrorCode::StorageError | ErrorCode::CorruptMessage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_dense() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.as_u16() as usize, i);
+            assert_eq!(ErrorCode::from_u16(code.as_u16()), Some(*code));
+        }
+        assert_eq!(ErrorCode::from_u16(u16::MAX), None);
+    }
+}

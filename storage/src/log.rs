@@ -1,0 +1,466 @@
+//! [`PartitionLog`]: one partition's append-only log, made of segments, with group commit, retention and recovery.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use callboard_protocol::batch::{self, BatchHeader};
+use tracing::{info, warn};
+
+use crate::checkpoint;
+use crate::commit::Committer;
+use crate::config::{Durability, LogConfig};
+use crate::env::{DirLock, Env};
+use crate::error::{Result, StorageError};
+use crate::os_env::{LOCK_FILE, OsEnv};
+use crate::segment::{RecoveryReport, Segment};
+
+/// Histogram of append latency (validation and write, without fsync), in seconds.
+pub const APPEND_SECONDS: &str = "callboard_storage_append_seconds";
+/// Marker written by a clean [`PartitionLog::close`]; its absence on open means the last run crashed.
+pub(crate) const CLEAN_MARKER: &str = ".clean-shutdown";
+
+/// Where an appended batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the batch's first record.
+    pub base_offset: u64,
+    /// Offset of its last record.
+    pub last_offset: u64,
+    /// Offset the next append will get; pass it to [`Committer::sync_to`] to wait for durability.
+    pub next_offset: u64,
+}
+
+/// Stored batches returned by a read, byte for byte as appended (with their assigned offsets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBatches {
+    /// Whole batches, back to back; empty when the read starts at the log end.
+    pub bytes: Bytes,
+    /// Offset just after the last returned batch: where the next read continues.
+    pub next_offset: u64,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Segments deleted.
+    pub segments_deleted: usize,
+    /// Bytes freed.
+    pub bytes_deleted: u64,
+}
+
+/// A summary of one segment, for status pages and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Offset of its first batch.
+    pub base_offset: u64,
+    /// Offset after its last batch.
+    pub next_offset: u64,
+    /// Bytes in its log file.
+    pub size_bytes: u64,
+}
+
+/// An append-only, segmented partition log on disk.
+///
+/// The log is single-writer (`&mut self` appends); durability waits go through the shared [`Committer`] so they
+/// never hold the log. With `Durability::Always`, acknowledge an append only after
+/// `committer.sync_to(appended.next_offset)` returns: concurrent writers then share fsyncs (group commit).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use callboard_protocol::batch::{BatchBuilder, RecordData};
+/// use callboard_storage::{LogConfig, PartitionLog};
+/// let dir = tempfile::tempdir()?;
+/// let mut log = PartitionLog::open(dir.path(), LogConfig::default())?;
+/// let mut builder = BatchBuilder::new();
+/// builder.push(&RecordData { timestamp: 1, value: Some(b"hi"), ..Default::default() });
+/// let mut batch = builder.finish();
+/// let appended = log.append(&mut batch)?;
+/// log.committer().sync_to(appended.next_offset)?; // durable from here
+/// let read = log.read(0, 1 << 20)?;
+/// assert_eq!(&read.bytes[..], &batch[..]);
+/// log.close()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PartitionLog {
+    env: Arc<dyn Env>,
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<u64, Segment>,
+    log_start: u64,
+    committer: Arc<Committer>,
+    leader_epoch: u32,
+    recovery: Option<RecoveryReport>,
+    _lock: Box<dyn DirLock>,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir` on the real file system.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self> {
+        Self::open_in(Arc::new(OsEnv), dir, config)
+    }
+
+    /// Opens (or creates) the log in `dir` through `env`, recovering from an unclean shutdown if needed.
+    pub fn open_in(env: Arc<dyn Env>, dir: impl AsRef<Path>, config: LogConfig) -> Result<Self> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        env.create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        let lock = env.lock_dir(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => StorageError::Locked { path: dir.clone() },
+            _ => StorageError::io(&dir, e),
+        })?;
+        let names = env.list_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        let clean = names.iter().any(|n| n == CLEAN_MARKER);
+        let mut bases = Vec::new();
+        let mut strays = Vec::new();
+        for name in &names {
+            match name.rsplit_once('.') {
+                Some((stem, "log")) if stem.len() == 20 => match stem.parse::<u64>() {
+                    Ok(base) => bases.push(base),
+                    Err(_) => warn!(file = name, "ignoring a file that looks like a segment but is not one"),
+                },
+                Some((stem, "index" | "timeindex")) => strays.push((stem.to_string(), name)),
+                _ if checkpoint::is_temporary(name) => strays.push((String::new(), name)),
+                _ => {}
+            }
+        }
+        bases.sort_unstable();
+        let mut removed = false;
+        for (stem, name) in strays {
+            if stem.parse::<u64>().is_ok_and(|b| bases.binary_search(&b).is_ok()) {
+                continue;
+            }
+            let path = dir.join(name);
+            env.remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            removed = true;
+        }
+        if clean {
+            let marker = dir.join(CLEAN_MARKER);
+            env.remove_file(&marker).map_err(|e| StorageError::io(&marker, e))?;
+            removed = true;
+        }
+        if removed {
+            env.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        }
+
+        let checkpoint = checkpoint::read(env.as_ref(), &dir);
+        let mut segments = BTreeMap::new();
+        let mut recovery = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied();
+            let (seg, report) =
+                Segment::open(env.as_ref(), &dir, base, next_base, !clean, config.index_interval_bytes)?;
+            if let Some(r) = &report {
+                info!(dir = %dir.display(), batches = r.batches, cut_bytes = r.truncated_bytes, "recovered active segment");
+            }
+            recovery = report.or(recovery);
+            segments.insert(base, seg);
+        }
+        let next = segments.values().next_back().map_or(0, |s| s.next_offset);
+        let start = checkpoint.unwrap_or(0);
+        if segments.is_empty() || start > next {
+            if !segments.is_empty() {
+                warn!(dir = %dir.display(), start, next, "log start is past the recovered end; starting empty there");
+            }
+            for (_, seg) in std::mem::take(&mut segments) {
+                seg.delete(env.as_ref())?;
+            }
+            let seg = Segment::create(env.as_ref(), &dir, start, config.index_interval_bytes)?;
+            env.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+            segments.insert(start, seg);
+        }
+        let log_start = start.max(segments.keys().next().copied().unwrap_or(0));
+        let active = segments.values().next_back().ok_or_else(|| StorageError::Config("no segment".into()))?;
+        let committer = Arc::new(Committer::new(dir.clone(), active.log_file(), active.next_offset, env.now_ms()));
+        Ok(PartitionLog { env, dir, config, segments, log_start, committer, leader_epoch: 0, recovery, _lock: lock })
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.values().next_back().expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
+    }
+
+    /// Validates a batch, assigns it the next offsets (and the leader epoch) in place, and appends it.
+    ///
+    /// The batch is written but not yet durable under `Always`: see [`Committer::sync_to`]. Under `Interval` the
+    /// append syncs when the interval has passed. On an error nothing was appended.
+    pub fn append(&mut self, batch: &mut [u8]) -> Result<Appended> {
+        let started = Instant::now();
+        if let Some(cause) = self.committer.failure() {
+            return Err(StorageError::Failed { path: self.dir.clone(), cause });
+        }
+        if batch.len() > self.config.max_batch_bytes as usize {
+            return Err(StorageError::BatchTooLarge { size: batch.len(), max: self.config.max_batch_bytes });
+        }
+        let header = *batch::validate(batch)?.header();
+        self.maybe_roll(batch.len(), header.record_count)?;
+        let base_offset = self.next_offset();
+        batch::set_base_offset(batch, base_offset);
+        batch::set_leader_epoch(batch, self.leader_epoch);
+        let header = BatchHeader { base_offset, leader_epoch: self.leader_epoch, ..header };
+        if let Err(e) = self.active_mut().append(batch, &header) {
+            if let StorageError::Failed { cause, .. } = &e {
+                self.committer.fail(cause.clone());
+            }
+            return Err(e);
+        }
+        self.committer.advance(header.next_offset());
+        metrics::histogram!(APPEND_SECONDS).record(started.elapsed().as_secs_f64());
+        if let Durability::Interval(every) = self.config.durability
+            && let Err(e) = self.committer.sync_if_older(every.as_millis() as i64, self.env.now_ms())
+        {
+            warn!(dir = %self.dir.display(), error = %e, "interval sync failed");
+        }
+        Ok(Appended { base_offset, last_offset: header.last_offset(), next_offset: header.next_offset() })
+    }
+
+    fn maybe_roll(&mut self, batch_len: usize, records: u32) -> Result<()> {
+        let now = self.env.now_ms();
+        let active = self.active();
+        if active.size == 0 {
+            return Ok(());
+        }
+        let full = active.size + batch_len as u64 > self.config.segment_bytes;
+        let old = match (self.config.segment_age, active.first_batch_timestamp) {
+            (Some(age), Some(first)) => now.saturating_sub(first) >= age.as_millis() as i64,
+            _ => false,
+        };
+        let offsets_exhausted = active.next_offset + u64::from(records) - active.base_offset > u64::from(u32::MAX);
+        if full || old || offsets_exhausted { self.roll() } else { Ok(()) }
+    }
+
+    /// Seals the active segment (fsyncing it and its indexes whatever the durability) and starts a new one.
+    fn roll(&mut self) -> Result<()> {
+        let next = self.next_offset();
+        self.active_mut().seal()?;
+        let seg = Segment::create(self.env.as_ref(), &self.dir, next, self.config.index_interval_bytes)?;
+        self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        self.committer.reset(seg.log_file(), next, next);
+        self.segments.insert(next, seg);
+        Ok(())
+    }
+
+    /// Reads whole stored batches starting with the one that holds `from`, up to about `max_bytes` (always at
+    /// least one batch when any is there). Reading at the log end returns no bytes; below the log start or past
+    /// the end is an error.
+    pub fn read(&self, from: u64, max_bytes: usize) -> Result<ReadBatches> {
+        self.read_until(from, max_bytes, u64::MAX)
+    }
+
+    /// Like [`PartitionLog::read`], but returns no batch starting at or after `upper` (for example the durable
+    /// offset, or a replication high watermark).
+    pub fn read_until(&self, from: u64, max_bytes: usize, upper: u64) -> Result<ReadBatches> {
+        let end = self.next_offset();
+        if from < self.log_start {
+            return Err(StorageError::BelowLogStart { requested: from, log_start: self.log_start });
+        }
+        if from > end {
+            return Err(StorageError::BeyondLogEnd { requested: from, log_end: end });
+        }
+        let empty = ReadBatches { bytes: Bytes::new(), next_offset: from };
+        let upper = upper.min(end);
+        if from >= upper {
+            return Ok(empty);
+        }
+        for (_, seg) in self.segments.range(..=from).next_back().into_iter().chain(self.segments.range(from + 1..)) {
+            if let Some((pos, _)) = seg.locate(from)? {
+                let (bytes, next_offset) = seg.read(pos, max_bytes, upper, from)?;
+                return Ok(ReadBatches { bytes: Bytes::from(bytes), next_offset: next_offset.max(from) });
+            }
+        }
+        Ok(empty)
+    }
+
+    /// Offset of the first record whose timestamp is at or after `timestamp_ms`, or `None` if there is none.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        for seg in self.segments.values().filter(|s| s.max_timestamp >= timestamp_ms) {
+            if let Some(offset) = seg.find_timestamp(timestamp_ms)? {
+                return Ok(Some(offset.max(self.log_start)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes every batch from the one holding `offset` onwards (replication uses it to drop a diverged tail).
+    /// Returns the new log end offset.
+    pub fn truncate_to(&mut self, offset: u64) -> Result<u64> {
+        if offset < self.log_start {
+            return Err(StorageError::TruncateBelowStart { requested: offset, log_start: self.log_start });
+        }
+        if offset >= self.next_offset() {
+            return Ok(self.next_offset());
+        }
+        let doomed: Vec<u64> = self.segments.range(offset + 1..).map(|(b, _)| *b).rev().collect();
+        let keep_base = self.segments.range(..=offset).next_back().map(|(b, _)| *b);
+        for base in doomed {
+            if Some(base) == keep_base {
+                continue;
+            }
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete(self.env.as_ref())?;
+            }
+        }
+        self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        let env = Arc::clone(&self.env);
+        let seg = self.active_mut();
+        let next = seg.truncate_to(env.as_ref(), offset)?;
+        let file = seg.log_file();
+        self.committer.reset(file, next, next);
+        info!(dir = %self.dir.display(), offset, next, "truncated log");
+        Ok(next)
+    }
+
+    /// Advances the log start offset to `offset` (durably) and deletes every segment wholly below it. Reads below
+    /// it fail from now on. Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: u64) -> Result<u64> {
+        let end = self.next_offset();
+        if offset > end {
+            return Err(StorageError::BeyondLogEnd { requested: offset, log_end: end });
+        }
+        if offset <= self.log_start {
+            return Ok(self.log_start);
+        }
+        checkpoint::write(self.env.as_ref(), &self.dir, offset)?;
+        self.log_start = offset;
+        if self.active().next_offset <= offset && self.active().size > 0 {
+            self.roll()?;
+        }
+        let doomed: Vec<u64> = self
+            .segments
+            .iter()
+            .rev()
+            .skip(1)
+            .filter(|(_, s)| s.next_offset <= offset)
+            .map(|(b, _)| *b)
+            .collect();
+        self.delete_segments(&doomed)?;
+        Ok(self.log_start)
+    }
+
+    /// Deletes sealed segments past the configured retention age or total size, oldest first.
+    pub fn enforce_retention(&mut self) -> Result<RetentionReport> {
+        let now = self.env.now_ms();
+        let mut total: u64 = self.size_bytes();
+        let mut doomed = Vec::new();
+        for seg in self.segments.values().rev().skip(1).collect::<Vec<_>>().into_iter().rev() {
+            let too_old =
+                self.config.retention_age.is_some_and(|age| seg.max_timestamp < now - age.as_millis() as i64);
+            let too_big = self.config.retention_bytes.is_some_and(|limit| total - seg.size >= limit);
+            if !(too_old || too_big) {
+                break;
+            }
+            total -= seg.size;
+            doomed.push(seg.base_offset);
+        }
+        let before = self.size_bytes();
+        let count = doomed.len();
+        self.delete_segments(&doomed)?;
+        Ok(RetentionReport { segments_deleted: count, bytes_deleted: before - self.size_bytes() })
+    }
+
+    fn delete_segments(&mut self, bases: &[u64]) -> Result<()> {
+        if bases.is_empty() {
+            return Ok(());
+        }
+        for base in bases {
+            if let Some(seg) = self.segments.remove(base) {
+                seg.delete(self.env.as_ref())?;
+            }
+        }
+        self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        if let Some(&first) = self.segments.keys().next() {
+            self.log_start = self.log_start.max(first);
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.committer.sync_to(self.next_offset())
+    }
+
+    /// Under `Durability::Interval`, syncs if the interval has passed since the last sync (for an owner's timer).
+    pub fn flush_if_due(&self) -> Result<()> {
+        match self.config.durability {
+            Durability::Interval(every) => self.committer.sync_if_older(every.as_millis() as i64, self.env.now_ms()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Syncs everything and marks the shutdown clean, so the next open skips re-validating the active segment.
+    pub fn close(self) -> Result<()> {
+        if let Some(cause) = self.committer.failure() {
+            return Err(StorageError::Failed { path: self.dir.clone(), cause });
+        }
+        self.active().sync_all()?;
+        let marker = self.dir.join(CLEAN_MARKER);
+        self.env.open_file(&marker, true).map_err(|e| StorageError::io(&marker, e))?;
+        self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))
+    }
+
+    /// The shared durability handle.
+    pub fn committer(&self) -> Arc<Committer> {
+        Arc::clone(&self.committer)
+    }
+
+    /// Sets the leader epoch stamped on later appends.
+    pub fn set_leader_epoch(&mut self, epoch: u32) {
+        self.leader_epoch = epoch;
+    }
+
+    /// First offset still held.
+    pub fn log_start_offset(&self) -> u64 {
+        self.log_start
+    }
+
+    /// Offset the next append will get (the log end offset).
+    pub fn next_offset(&self) -> u64 {
+        self.active().next_offset
+    }
+
+    /// Offset below which everything is durable.
+    pub fn durable_offset(&self) -> u64 {
+        self.committer.durable_offset()
+    }
+
+    /// Bytes in all segment files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
+    /// The segments, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.segments
+            .values()
+            .map(|s| SegmentInfo { base_offset: s.base_offset, next_offset: s.next_offset, size_bytes: s.size })
+            .collect()
+    }
+
+    /// What recovery did when the log was opened after an unclean shutdown.
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.recovery.as_ref()
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+}
+
+/// Names of files a log directory may hold besides segments (for tools that list directories).
+pub const RESERVED_FILES: &[&str] = &[LOCK_FILE, CLEAN_MARKER, checkpoint::LOG_START_FILE];
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;

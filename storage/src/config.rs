@@ -22,7 +22,9 @@ pub enum Durability {
 pub struct LogConfig {
     /// Roll to a new segment once the active one reaches this size (default 1 GiB; at most 2 GiB).
     pub segment_bytes: u64,
-    /// Roll to a new segment once the active one's first batch is this old (default 7 days).
+    /// Roll to a new segment once the active one is this old by the wall clock (default 7 days). Its age counts
+    /// from its creation, or from the last open after a restart; record timestamps play no part, so producers with
+    /// old timestamps cannot force a roll per batch.
     pub segment_age: Option<Duration>,
     /// Bytes of log between two sparse index entries (default 4 KiB).
     pub index_interval_bytes: u32,

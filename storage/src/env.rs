@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// An open file used by the log. Positional I/O only, so one handle can be shared by readers and the writer.
+#[allow(clippy::len_without_is_empty)]
 pub trait LogFile: Send + Sync + Debug {
     /// Reads at `pos` into `buf`; returns the bytes read (fewer only at the end of the file).
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize>;

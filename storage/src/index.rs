@@ -19,7 +19,7 @@ pub(crate) struct OffsetIndex {
 impl OffsetIndex {
     /// Decodes an index file; `None` if it is not a strictly increasing sequence of positions inside the log.
     pub(crate) fn decode(bytes: &[u8], log_size: u64) -> Option<Self> {
-        if bytes.len() % OFFSET_ENTRY_LEN != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_ENTRY_LEN) {
             return None;
         }
         let mut entries = Vec::with_capacity(bytes.len() / OFFSET_ENTRY_LEN);
@@ -89,7 +89,7 @@ pub(crate) struct TimeIndex {
 impl TimeIndex {
     /// Decodes a time index file; `None` if timestamps or offsets decrease or offsets pass `max_rel`.
     pub(crate) fn decode(bytes: &[u8], max_rel: u32) -> Option<Self> {
-        if bytes.len() % TIME_ENTRY_LEN != 0 {
+        if !bytes.len().is_multiple_of(TIME_ENTRY_LEN) {
             return None;
         }
         let mut entries = Vec::with_capacity(bytes.len() / TIME_ENTRY_LEN);

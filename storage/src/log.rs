@@ -227,10 +227,8 @@ impl PartitionLog {
             return Ok(());
         }
         let full = active.size + batch_len as u64 > self.config.segment_bytes;
-        let old = match (self.config.segment_age, active.first_batch_timestamp) {
-            (Some(age), Some(first)) => now.saturating_sub(first) >= age.as_millis() as i64,
-            _ => false,
-        };
+        let old =
+            self.config.segment_age.is_some_and(|age| now.saturating_sub(active.opened_ms) >= age.as_millis() as i64);
         let offsets_exhausted = active.next_offset + u64::from(records) - active.base_offset > u64::from(u32::MAX);
         if full || old || offsets_exhausted { self.roll() } else { Ok(()) }
     }
@@ -331,14 +329,8 @@ impl PartitionLog {
         if self.active().next_offset <= offset && self.active().size > 0 {
             self.roll()?;
         }
-        let doomed: Vec<u64> = self
-            .segments
-            .iter()
-            .rev()
-            .skip(1)
-            .filter(|(_, s)| s.next_offset <= offset)
-            .map(|(b, _)| *b)
-            .collect();
+        let doomed: Vec<u64> =
+            self.segments.iter().rev().skip(1).filter(|(_, s)| s.next_offset <= offset).map(|(b, _)| *b).collect();
         self.delete_segments(&doomed)?;
         Ok(self.log_start)
     }
@@ -349,8 +341,7 @@ impl PartitionLog {
         let mut total: u64 = self.size_bytes();
         let mut doomed = Vec::new();
         for seg in self.segments.values().rev().skip(1).collect::<Vec<_>>().into_iter().rev() {
-            let too_old =
-                self.config.retention_age.is_some_and(|age| seg.max_timestamp < now - age.as_millis() as i64);
+            let too_old = self.config.retention_age.is_some_and(|age| seg.max_timestamp < now - age.as_millis() as i64);
             let too_big = self.config.retention_bytes.is_some_and(|limit| total - seg.size >= limit);
             if !(too_old || too_big) {
                 break;

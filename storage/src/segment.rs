@@ -43,7 +43,8 @@ pub(crate) struct Segment {
     pub(crate) next_offset: u64,
     pub(crate) size: u64,
     pub(crate) max_timestamp: i64,
-    pub(crate) first_batch_timestamp: Option<i64>,
+    /// Wall-clock time the segment was created or, after a restart, opened: the start of its age for rolling.
+    pub(crate) opened_ms: i64,
     log: Arc<dyn LogFile>,
     index: OffsetIndex,
     time_index: TimeIndex,
@@ -64,7 +65,7 @@ impl Segment {
             next_offset: base,
             size: 0,
             max_timestamp: i64::MIN,
-            first_batch_timestamp: None,
+            opened_ms: 0,
             log,
             index: OffsetIndex::default(),
             time_index: TimeIndex::default(),
@@ -82,6 +83,7 @@ impl Segment {
         let log = env.open_file(&path, true).map_err(|e| StorageError::io(&path, e))?;
         log.set_len(0).map_err(|e| StorageError::io(&path, e))?;
         let mut seg = Segment::empty(dir, base, log, index_interval);
+        seg.opened_ms = env.now_ms();
         seg.open_index_files(env, true)?;
         Ok(seg)
     }
@@ -99,6 +101,7 @@ impl Segment {
         let path = dir.join(log_name(base));
         let log = env.open_file(&path, false).map_err(|e| StorageError::io(&path, e))?;
         let mut seg = Segment::empty(dir, base, log, index_interval);
+        seg.opened_ms = env.now_ms();
         seg.size = seg.log.len().map_err(|e| StorageError::io(&path, e))?;
         let is_active = next_base.is_none();
         if is_active && full_recovery {
@@ -204,12 +207,6 @@ impl Segment {
             self.next_offset = expected;
             walker.advance(header.total_len());
         }
-        if self.first_batch_timestamp.is_none() && self.size > 0 {
-            let mut first = Walker::new(log.as_ref(), 0, self.size, 0);
-            if let Ok(Step::Batch(h)) = first.header() {
-                self.first_batch_timestamp = Some(h.max_timestamp);
-            }
-        }
         Ok(Ok(()))
     }
 
@@ -218,7 +215,6 @@ impl Segment {
         self.index = OffsetIndex::default();
         self.time_index = TimeIndex::default();
         self.max_timestamp = i64::MIN;
-        self.first_batch_timestamp = None;
         self.bytes_since_index = 0;
         self.next_offset = self.base_offset;
         let mut report = RecoveryReport::default();
@@ -269,9 +265,6 @@ impl Segment {
     /// is set, new entries are also appended to the index files.
     fn track(&mut self, pos: u64, header: &BatchHeader, persist: bool) {
         let rel = (header.base_offset - self.base_offset) as u32;
-        if self.first_batch_timestamp.is_none() {
-            self.first_batch_timestamp = Some(header.max_timestamp);
-        }
         self.max_timestamp = self.max_timestamp.max(header.max_timestamp);
         if pos > 0 && self.bytes_since_index >= self.index_interval {
             self.index.push(rel, pos as u32);
@@ -360,7 +353,9 @@ impl Segment {
         }
         let rel = (offset - self.base_offset).min(u64::from(u32::MAX)) as u32;
         let (_, pos) = self.index.floor(rel);
-        let mut walker = Walker::new(self.log.as_ref(), u64::from(pos), self.size, HEADER_SCAN_WINDOW);
+        // The batch is usually within one index interval of the entry: read just that much ahead.
+        let window = (self.index_interval as usize + HEADER_LEN).min(HEADER_SCAN_WINDOW);
+        let mut walker = Walker::new(self.log.as_ref(), u64::from(pos), self.size, window);
         loop {
             let batch_pos = walker.pos;
             match walker.header().map_err(|e| StorageError::io(&self.log_path, e))? {
@@ -443,7 +438,8 @@ impl Segment {
                 if crc_of(body) != header.crc {
                     return Err(self.corrupt(batch_pos, header.base_offset, "CRC mismatch".into()));
                 }
-                let batch = BatchRef::trusted(body).map_err(|e| self.corrupt(batch_pos, header.base_offset, e.to_string()))?;
+                let batch =
+                    BatchRef::trusted(body).map_err(|e| self.corrupt(batch_pos, header.base_offset, e.to_string()))?;
                 for record in batch.records() {
                     let record = record.map_err(|e| self.corrupt(batch_pos, header.base_offset, e.to_string()))?;
                     if record.timestamp >= ts {
@@ -464,7 +460,6 @@ impl Segment {
         self.size = pos;
         self.index.truncate_at_position(pos);
         self.time_index.truncate_at_rel((header.base_offset - self.base_offset) as u32);
-        self.first_batch_timestamp = None;
         if let Err(reason) = self.scan_tail()? {
             return Err(self.corrupt(pos, header.base_offset, reason));
         }

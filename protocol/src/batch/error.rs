@@ -65,9 +65,7 @@ impl BatchError {
     pub fn code(&self) -> ErrorCode {
         match self {
             BatchError::CrcMismatch { .. } => ErrorCode::CorruptMessage,
-            BatchError::UnsupportedVersion(_) | BatchError::UnsupportedCompression(_) => {
-                ErrorCode::UnsupportedVersion
-            }
+            BatchError::UnsupportedVersion(_) | BatchError::UnsupportedCompression(_) => ErrorCode::UnsupportedVersion,
             _ => ErrorCode::InvalidRecordBatch,
         }
     }

@@ -117,10 +117,7 @@ impl BatchHeader {
             return Err(BatchError::UnsupportedVersion(header.version));
         }
         if (header.batch_length as usize) < HEADER_LEN - LENGTH_PREFIX {
-            return Err(BatchError::LengthMismatch {
-                declared: header.total_len() as u64,
-                actual: HEADER_LEN as u64,
-            });
+            return Err(BatchError::LengthMismatch { declared: header.total_len() as u64, actual: HEADER_LEN as u64 });
         }
         header.attributes.check()?;
         if header.record_count == 0 {

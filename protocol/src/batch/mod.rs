@@ -12,8 +12,8 @@ mod record;
 pub use builder::{BatchBuilder, Header, ProducerInfo, RecordData};
 pub use error::BatchError;
 pub use header::{
-    Attributes, BatchHeader, Compression, FORMAT_VERSION, HEADER_LEN, LENGTH_PREFIX, NO_PRODUCER_EPOCH,
-    NO_PRODUCER_ID, NO_SEQUENCE, crc_of, set_base_offset, set_leader_epoch,
+    Attributes, BatchHeader, Compression, FORMAT_VERSION, HEADER_LEN, LENGTH_PREFIX, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE, crc_of, set_base_offset, set_leader_epoch,
 };
 pub use record::{BatchRef, HeaderIter, HeaderRef, RecordIter, RecordRef, validate};
 

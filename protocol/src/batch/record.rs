@@ -21,10 +21,7 @@ pub struct BatchRef<'a> {
 pub fn validate(buf: &[u8]) -> Result<BatchRef<'_>, BatchError> {
     let header = BatchHeader::parse(buf)?;
     if header.total_len() != buf.len() {
-        return Err(BatchError::LengthMismatch {
-            declared: header.total_len() as u64,
-            actual: buf.len() as u64,
-        });
+        return Err(BatchError::LengthMismatch { declared: header.total_len() as u64, actual: buf.len() as u64 });
     }
     let computed = crc_of(buf);
     if computed != header.crc {
@@ -41,10 +38,7 @@ impl<'a> BatchRef<'a> {
     pub fn trusted(buf: &'a [u8]) -> Result<Self, BatchError> {
         let header = BatchHeader::parse(buf)?;
         if header.total_len() != buf.len() {
-            return Err(BatchError::LengthMismatch {
-                declared: header.total_len() as u64,
-                actual: buf.len() as u64,
-            });
+            return Err(BatchError::LengthMismatch { declared: header.total_len() as u64, actual: buf.len() as u64 });
         }
         Ok(BatchRef { buf, header })
     }
@@ -258,8 +252,7 @@ impl<'a> Iterator for HeaderIter<'a> {
 
 impl<'a> HeaderIter<'a> {
     fn decode(&mut self) -> Result<HeaderRef<'a>, BatchError> {
-        let key = nullable_bytes(self.region, &mut self.pos)?
-            .ok_or(BatchError::MalformedRecord("null header key"))?;
+        let key = nullable_bytes(self.region, &mut self.pos)?.ok_or(BatchError::MalformedRecord("null header key"))?;
         let key = std::str::from_utf8(key).map_err(|_| BatchError::MalformedRecord("header key is not UTF-8"))?;
         let value = nullable_bytes(self.region, &mut self.pos)?;
         Ok(HeaderRef { key, value })

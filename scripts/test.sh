@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs Callboard's whole test suite on a machine that has only Rust, installing anything else the tests need first.
+# Usage: scripts/test.sh [extra arguments for the test runner]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What the suites need beyond Rust is installed here when missing (nothing yet: the storage and protocol suites
+# use only crates; later suites add Debian and PyPI packages).
+
+# Build every test binary once, then run them all.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-tests=pass --failure-output=immediate-final "$@"
+  cargo test --workspace --doc
+else
+  cargo test --workspace "$@"
+fi

@@ -22,6 +22,13 @@ pub trait LogFile: Send + Sync + Debug {
     /// Makes written data durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
 
+    /// Reads exactly `len` bytes at `pos` into a new buffer. Implementations may avoid zero-filling it first.
+    fn read_vec_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.read_exact_at(&mut buf, pos)?;
+        Ok(buf)
+    }
+
     /// Reads exactly `buf.len()` bytes at `pos`, failing with `UnexpectedEof` if the file is shorter.
     fn read_exact_at(&self, buf: &mut [u8], mut pos: u64) -> io::Result<()> {
         let mut done = 0;

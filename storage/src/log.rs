@@ -266,13 +266,23 @@ impl PartitionLog {
         if from >= upper {
             return Ok(empty);
         }
-        for (_, seg) in self.segments.range(..=from).next_back().into_iter().chain(self.segments.range(from + 1..)) {
-            if let Some((pos, _)) = seg.locate(from)? {
+        let (_, seg) = self.segments.range(..=from).next_back().ok_or(StorageError::BelowLogStart {
+            requested: from,
+            log_start: self.log_start,
+        })?;
+        match seg.locate(from)? {
+            Some((pos, _)) => {
                 let (bytes, next_offset) = seg.read(pos, max_bytes, upper, from)?;
-                return Ok(ReadBatches { bytes: Bytes::from(bytes), next_offset: next_offset.max(from) });
+                Ok(ReadBatches { bytes: Bytes::from(bytes), next_offset: next_offset.max(from) })
             }
+            // Segments are contiguous, so only a damaged segment can lack an offset below the log end.
+            None => Err(StorageError::Corrupt {
+                segment: seg.base_offset,
+                position: seg.size,
+                first_offset: from,
+                reason: "the segment ends before this offset".into(),
+            }),
         }
-        Ok(empty)
     }
 
     /// Offset of the first record whose timestamp is at or after `timestamp_ms`, or `None` if there is none.

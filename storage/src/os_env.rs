@@ -1,10 +1,10 @@
 //! [`OsEnv`]: the real file system, through `pread`/`pwrite`, `fdatasync` and `flock`.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::env::{DirLock, Env, LogFile};
@@ -16,28 +16,44 @@ pub const LOCK_FILE: &str = ".lock";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsEnv;
 
+/// A file for positional I/O, plus a second handle (sharing the open file description) for reads into fresh
+/// buffers: `read_to_end` fills uninitialised capacity, saving the zero-fill a positional read needs.
 #[derive(Debug)]
-struct OsFile(File);
+struct OsFile {
+    file: File,
+    reader: Mutex<File>,
+}
 
 impl LogFile for OsFile {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
-        FileExt::read_at(&self.0, buf, pos)
+        FileExt::read_at(&self.file, buf, pos)
     }
 
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
-        FileExt::write_all_at(&self.0, buf, pos)
+        FileExt::write_all_at(&self.file, buf, pos)
     }
 
     fn len(&self) -> io::Result<u64> {
-        Ok(self.0.metadata()?.len())
+        Ok(self.file.metadata()?.len())
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.file.set_len(len)
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.0.sync_data()
+        self.file.sync_data()
+    }
+
+    fn read_vec_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(len);
+        let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        reader.seek(SeekFrom::Start(pos))?;
+        (&mut *reader).take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() != len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than expected"));
+        }
+        Ok(buf)
     }
 }
 
@@ -55,7 +71,8 @@ impl Env for OsEnv {
 
     fn open_file(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LogFile>> {
         let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
-        Ok(Arc::new(OsFile(file)))
+        let reader = Mutex::new(file.try_clone()?);
+        Ok(Arc::new(OsFile { file, reader }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

@@ -374,8 +374,7 @@ impl Segment {
     pub(crate) fn read(&self, pos: u64, max_bytes: usize, upper: u64, first_offset: u64) -> Result<(Vec<u8>, u64)> {
         let avail = self.size.saturating_sub(pos);
         let want = (max_bytes.max(HEADER_LEN) as u64).min(avail);
-        let mut buf = vec![0u8; want as usize];
-        self.log.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io(&self.log_path, e))?;
+        let mut buf = self.log.read_vec_at(pos, want as usize).map_err(|e| StorageError::io(&self.log_path, e))?;
         let mut off = 0usize;
         let mut next = first_offset;
         while off < buf.len() {
@@ -399,8 +398,7 @@ impl Segment {
                 if off > 0 {
                     break;
                 }
-                buf.resize(total, 0);
-                self.log.read_exact_at(&mut buf, pos).map_err(|e| StorageError::io(&self.log_path, e))?;
+                buf = self.log.read_vec_at(pos, total).map_err(|e| StorageError::io(&self.log_path, e))?;
             }
             let stored = header.crc;
             let computed = crc_of(&buf[off..off + total]);

@@ -174,6 +174,12 @@ impl PartitionLog {
         }
         let log_start = start.max(segments.keys().next().copied().unwrap_or(0));
         let active = segments.values().next_back().ok_or_else(|| StorageError::Config("no segment".into()))?;
+        if !clean {
+            // After an unclean shutdown the recovered tail, and the entry of a segment created just before the
+            // crash, may exist only in the page cache: make them durable before the committer calls them so.
+            active.sync_log()?;
+            env.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        }
         let committer = Arc::new(Committer::new(dir.clone(), active.log_file(), active.next_offset, env.now_ms()));
         Ok(PartitionLog { env, dir, config, segments, log_start, committer, leader_epoch: 0, recovery, _lock: lock })
     }
@@ -235,7 +241,12 @@ impl PartitionLog {
 
     /// Seals the active segment (fsyncing it and its indexes whatever the durability) and starts a new one.
     fn roll(&mut self) -> Result<()> {
-        let next = self.next_offset();
+        self.roll_to(self.next_offset())
+    }
+
+    /// Seals the active segment and starts a new one at `next` (the log end, or the log start when truncation
+    /// leaves nothing at or above it).
+    fn roll_to(&mut self, next: u64) -> Result<()> {
         self.active_mut().seal()?;
         let seg = Segment::create(self.env.as_ref(), &self.dir, next, self.config.index_interval_bytes)?;
         self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
@@ -266,10 +277,11 @@ impl PartitionLog {
         if from >= upper {
             return Ok(empty);
         }
-        let (_, seg) = self.segments.range(..=from).next_back().ok_or(StorageError::BelowLogStart {
-            requested: from,
-            log_start: self.log_start,
-        })?;
+        let (_, seg) = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .ok_or(StorageError::BelowLogStart { requested: from, log_start: self.log_start })?;
         match seg.locate(from)? {
             Some((pos, _)) => {
                 let (bytes, next_offset) = seg.read(pos, max_bytes, upper, from)?;
@@ -315,6 +327,17 @@ impl PartitionLog {
             }
         }
         self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
+        let holder = self.active().locate(offset)?.map(|(_, header)| header.base_offset);
+        if holder.is_some_and(|base| base < self.log_start) {
+            // Cutting at that batch would put the log end below the log start: continue from an empty segment at
+            // the log start instead, and drop everything before it.
+            let start = self.log_start;
+            self.roll_to(start)?;
+            let doomed: Vec<u64> = self.segments.keys().copied().filter(|&b| b != start).collect();
+            self.delete_segments(&doomed)?;
+            info!(dir = %self.dir.display(), offset, start, "truncated to the log start");
+            return Ok(start);
+        }
         let env = Arc::clone(&self.env);
         let seg = self.active_mut();
         let next = seg.truncate_to(env.as_ref(), offset)?;

@@ -31,6 +31,36 @@ pub enum ErrorCode {
     Locked = 10,
     /// An invalid configuration value.
     InvalidConfig = 11,
+    /// No stream has that name.
+    StreamNotFound = 12,
+    /// A stream with that name exists already.
+    StreamExists = 13,
+    /// No topic has that name in the stream.
+    TopicNotFound = 14,
+    /// A topic with that name exists already in the stream.
+    TopicExists = 15,
+    /// The topic has no such partition.
+    PartitionNotFound = 16,
+    /// A stream or topic name is not acceptable.
+    InvalidName = 17,
+    /// The partition is restarting or offline; retry later.
+    PartitionUnavailable = 18,
+    /// The partition is read-only (for example after its disk filled up).
+    PartitionReadOnly = 19,
+    /// Too many long polls are parked on the partition; retry later.
+    TooManyParkedPolls = 20,
+    /// The consumer has no stored offset and its reset policy is `error`.
+    NoOffset = 21,
+    /// An idempotent producer's sequence skips ahead: earlier batches are missing.
+    OutOfOrderSequence = 22,
+    /// An idempotent producer uses an epoch older than the partition has seen.
+    ProducerFenced = 23,
+    /// The producer id is unknown to the broker (never allocated, or expired).
+    UnknownProducer = 24,
+    /// The broker is shutting down.
+    ShuttingDown = 25,
+    /// A configured limit was reached.
+    LimitExceeded = 26,
 }
 
 impl ErrorCode {
@@ -48,6 +78,21 @@ impl ErrorCode {
         ErrorCode::StorageError,
         ErrorCode::Locked,
         ErrorCode::InvalidConfig,
+        ErrorCode::StreamNotFound,
+        ErrorCode::StreamExists,
+        ErrorCode::TopicNotFound,
+        ErrorCode::TopicExists,
+        ErrorCode::PartitionNotFound,
+        ErrorCode::InvalidName,
+        ErrorCode::PartitionUnavailable,
+        ErrorCode::PartitionReadOnly,
+        ErrorCode::TooManyParkedPolls,
+        ErrorCode::NoOffset,
+        ErrorCode::OutOfOrderSequence,
+        ErrorCode::ProducerFenced,
+        ErrorCode::UnknownProducer,
+        ErrorCode::ShuttingDown,
+        ErrorCode::LimitExceeded,
     ];
 
     /// The numeric code.
@@ -62,7 +107,13 @@ impl ErrorCode {
 
     /// Whether a client may retry the same request and expect it to succeed later.
     pub fn is_retriable(self) -> bool {
-        matches!(self, ErrorCode::StorageError | ErrorCode::CorruptMessage)
+        matches!(
+            self,
+            ErrorCode::StorageError
+                | ErrorCode::CorruptMessage
+                | ErrorCode::PartitionUnavailable
+                | ErrorCode::TooManyParkedPolls
+        )
     }
 }
 

@@ -30,7 +30,8 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// Drop sealed segments whose newest record is older than this (default: keep forever).
     pub retention_age: Option<Duration>,
-    /// Drop the oldest sealed segments while the log is larger than this (default: no limit).
+    /// Drop the oldest sealed segment while the log without it would still hold at least this many bytes (Kafka's
+    /// rule; default: no limit).
     pub retention_bytes: Option<u64>,
     /// When appends are made durable (default [`Durability::Always`]).
     pub durability: Durability,

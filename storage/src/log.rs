@@ -299,9 +299,11 @@ impl PartitionLog {
 
     /// Offset of the first record whose timestamp is at or after `timestamp_ms`, or `None` if there is none.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
-        for seg in self.segments.values().filter(|s| s.max_timestamp >= timestamp_ms) {
-            if let Some(offset) = seg.find_timestamp(timestamp_ms)? {
-                return Ok(Some(offset.max(self.log_start)));
+        let candidates =
+            self.segments.values().filter(|s| s.next_offset > self.log_start && s.max_timestamp >= timestamp_ms);
+        for seg in candidates {
+            if let Some(offset) = seg.find_timestamp(timestamp_ms, self.log_start)? {
+                return Ok(Some(offset));
             }
         }
         Ok(None)

@@ -416,12 +416,12 @@ impl Segment {
         Ok((buf, next))
     }
 
-    /// Offset of the first record in this segment with a timestamp at or after `ts`.
-    pub(crate) fn find_timestamp(&self, ts: i64) -> Result<Option<u64>> {
+    /// Offset of the first record in this segment at or after offset `from` with a timestamp at or after `ts`.
+    pub(crate) fn find_timestamp(&self, ts: i64, from: u64) -> Result<Option<u64>> {
         if self.max_timestamp < ts {
             return Ok(None);
         }
-        let start = self.base_offset + u64::from(self.time_index.scan_start(ts));
+        let start = (self.base_offset + u64::from(self.time_index.scan_start(ts))).max(from);
         let Some((pos, _)) = self.locate(start)? else { return Ok(None) };
         let mut walker = Walker::new(self.log.as_ref(), pos, self.size, HEADER_SCAN_WINDOW);
         loop {
@@ -440,7 +440,7 @@ impl Segment {
                     BatchRef::trusted(body).map_err(|e| self.corrupt(batch_pos, header.base_offset, e.to_string()))?;
                 for record in batch.records() {
                     let record = record.map_err(|e| self.corrupt(batch_pos, header.base_offset, e.to_string()))?;
-                    if record.timestamp >= ts {
+                    if record.offset >= from && record.timestamp >= ts {
                         return Ok(Some(record.offset));
                     }
                 }

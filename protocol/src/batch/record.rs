@@ -165,10 +165,8 @@ impl<'a> RecordIter<'a> {
             return Err(BatchError::MalformedRecord("reserved record attribute bits set"));
         }
         let timestamp_delta = varint::get_i64(rec, &mut p)?;
-        let timestamp = self
-            .first_timestamp
-            .checked_add(timestamp_delta)
-            .ok_or(BatchError::MalformedRecord("timestamp overflows"))?;
+        // The builder stores `timestamp - first` with wrapping arithmetic, so wrapping addition restores it.
+        let timestamp = self.first_timestamp.wrapping_add(timestamp_delta);
         let offset_delta = varint::get_u64(rec, &mut p)?;
         if offset_delta != u64::from(self.index) {
             return Err(BatchError::MalformedRecord("offset delta out of sequence"));

@@ -185,3 +185,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn extreme_timestamps_round_trip() {
+    let records = vec![
+        OwnedRecord { timestamp: i64::MIN, id: None, key: None, value: None, headers: vec![] },
+        OwnedRecord { timestamp: i64::MAX, id: None, key: None, value: None, headers: vec![] },
+    ];
+    let bytes = encode(&records, ProducerInfo::default());
+    let batch = validate(&bytes).expect("valid");
+    let ts: Vec<i64> = batch.records().map(|r| r.expect("record").timestamp).collect();
+    assert_eq!(ts, vec![i64::MIN, i64::MAX]);
+}

@@ -11,8 +11,9 @@ mkdir -p "$scratch"
 export CALLBOARD_BENCH_DIR=$PWD/target/bench-data
 mkdir -p "$CALLBOARD_BENCH_DIR"
 
-fio_bw() { # prints MB/s (10^6 bytes) of one fio run
+fio_bw() { # prints MB/s (10^6 bytes) of one fio run, starting with no dirty pages
   rm -f "$scratch/f"
+  sync
   fio --name=w --rw=write --bs=1M --size=1G --filename="$scratch/f" --output-format=json "$@" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["write"]["bw_bytes"]/1e6)'
   rm -f "$scratch/f"
@@ -27,18 +28,20 @@ print(nbytes / json.load(open(f"{base}/estimates.json"))["median"]["point_estima
 PY
 }
 
-median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.0f}  (runs: {\" \".join(f\"{x:.0f}\" for x in v)})")' "$@"; }
+median() { python3 -c 'import sys, statistics; v = [float(x) for x in sys.argv[1:]]; print("%.0f  (runs: %s)" % (statistics.median(v), " ".join("%.0f" % x for x in v)))' "$@"; }
 
 cargo bench --bench storage --no-run >/dev/null 2>&1
 declare -a fio_w fio_s never always conc readmb
 for i in $(seq "$runs"); do
   fio_w+=("$(fio_bw)")
   fio_s+=("$(fio_bw --fdatasync=1)")
+  sync
   cargo bench --bench storage -- 'append_1mib|append_always_concurrent|read_sequential/whole_log_256mib/1mib' >/dev/null 2>&1
   never+=("$(criterion_mbs append_1mib/never)")
   always+=("$(criterion_mbs append_1mib/always)")
   conc+=("$(criterion_mbs append_always_concurrent/writers_x_1000x1kb/8)")
   readmb+=("$(criterion_mbs read_sequential/whole_log_256mib/1mib_reads)")
+  echo "run $i: fio ${fio_w[-1]} / never ${never[-1]} / fio-sync ${fio_s[-1]} / always ${always[-1]} / 8x ${conc[-1]} / read ${readmb[-1]}" >&2
 done
 echo "MB/s, median of $runs runs (10^6 bytes per second)"
 echo "fio write, page cache            : $(median "${fio_w[@]}")"

@@ -1,4 +1,45 @@
 //! # callboard-actors
 //!
-//! Callboard's actor system: supervised topic and partition actors over `callboard-storage`, and the embedded
-//! broker API that applications and every gateway use. Being built in issue 3.
+//! Callboard's actor system and the embedded broker API. Every topic is a [`TopicActor`] supervising one
+//! [`PartitionActor`] per partition; a partition actor owns its `callboard-storage` log and its mailbox serializes
+//! appends. The [`Broker`] handle sends batches straight to partition actors through a routing table the metadata
+//! actor publishes, and works from any async runtime (the actors run on their own threads: one actix arbiter per
+//! core for partitions, plus a control thread for metadata).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), callboard_actors::BrokerError> {
+//! use callboard_actors::*;
+//! let broker = Broker::start(BrokerConfig::with_data_dir("data")).await?;
+//! broker.create_topic("default", "orders", TopicConfig { partitions: 3, ..Default::default() }).await?;
+//! broker.send("default", "orders", Partitioning::Balanced, vec![Message::new("hello")]).await?;
+//! let polled = broker.poll("default", "orders", 0, PollRequest::new(PollingStrategy::First)).await?;
+//! broker.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+mod broker;
+mod config;
+mod error;
+mod handle;
+mod message;
+mod metadata;
+mod names;
+mod partition;
+mod partitioner;
+mod route;
+mod system;
+mod topic;
+
+pub use broker::{BrokerActor, StreamInfo, TopicDetails, TopicInfo};
+pub use config::{BrokerConfig, DedupWindow, DurabilityPolicy, MAX_PARTITIONS, TopicConfig};
+pub use error::{BrokerError, Result};
+pub use handle::{Broker, BrokerStatus, PollRequest, Polled, Sent};
+pub use message::{Message, ReceivedMessage, decode_batches, encode_batch};
+pub use metadata::DEFAULT_STREAM;
+pub use names::{MAX_NAME_BYTES, validate_name};
+pub use partition::{
+    Append, AppendAck, ConsumerRef, Fetch, Fetched, Health, PartitionActor, PartitionInfo, PollingStrategy,
+    RESTARTS_TOTAL, ResetPolicy,
+};
+pub use partitioner::{Partitioning, murmur2, partition_for_key};
+pub use topic::TopicActor;

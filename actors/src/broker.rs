@@ -1,0 +1,407 @@
+//! [`BrokerActor`]: the metadata actor. It owns the streams and topics (persisted in `metadata.json`), starts and
+//! retires topic actors, and publishes the routing table the broker handle reads on the hot path.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use actix::{Actor, ActorFutureExt, Addr, ArbiterHandle, Context, Handler, Message, ResponseActFuture, WrapFuture};
+use callboard_storage::Env;
+
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::error::{BrokerError, Result};
+use crate::metadata::{DEFAULT_STREAM, Metadata, StreamMeta, TopicMeta, topic_dir};
+use crate::names::validate_name;
+use crate::partition::{PartitionActor, PartitionInfo, PartitionSetup};
+use crate::route::{Route, Routes};
+use crate::topic::{DescribePartitions, Grow, RetireTopic, TopicActor};
+
+/// A stream as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StreamInfo {
+    /// Numeric id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_ms: i64,
+    /// Number of topics.
+    pub topics: usize,
+}
+
+/// A topic as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TopicInfo {
+    /// Numeric id.
+    pub id: u32,
+    /// Stream name.
+    pub stream: String,
+    /// Topic name.
+    pub name: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_ms: i64,
+    /// Configuration.
+    pub config: TopicConfig,
+}
+
+/// A topic with the state of each partition.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TopicDetails {
+    /// The topic.
+    pub topic: TopicInfo,
+    /// Its partitions.
+    pub partitions: Vec<PartitionInfo>,
+}
+
+fn stream_info(s: &StreamMeta) -> StreamInfo {
+    StreamInfo { id: s.id, name: s.name.clone(), created_ms: s.created_ms, topics: s.topics.len() }
+}
+
+fn topic_info(stream: &str, t: &TopicMeta) -> TopicInfo {
+    TopicInfo {
+        id: t.id,
+        stream: stream.into(),
+        name: t.name.clone(),
+        created_ms: t.created_ms,
+        config: t.config.clone(),
+    }
+}
+
+/// The metadata actor.
+pub struct BrokerActor {
+    config: BrokerConfig,
+    metadata: Metadata,
+    workers: Vec<ArbiterHandle>,
+    topics: HashMap<(String, String), Addr<TopicActor>>,
+    routes: Arc<RwLock<Routes>>,
+}
+
+impl BrokerActor {
+    /// Loads the metadata and starts a topic actor for every topic.
+    pub(crate) fn new(config: BrokerConfig, workers: Vec<ArbiterHandle>, routes: Arc<RwLock<Routes>>) -> Result<Self> {
+        let metadata = Metadata::load_or_create(&config.data_dir, config.env.now_ms())?;
+        let mut actor = BrokerActor { config, metadata, workers, topics: HashMap::new(), routes };
+        let existing: Vec<(StreamMeta, TopicMeta)> =
+            actor.metadata.streams.iter().flat_map(|s| s.topics.iter().map(move |t| (s.clone(), t.clone()))).collect();
+        for (stream, topic) in existing {
+            actor.start_topic(&stream, &topic);
+        }
+        for s in &actor.metadata.streams {
+            actor.routes_mut().streams.entry(s.name.clone()).or_default();
+        }
+        Ok(actor)
+    }
+
+    fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
+        self.routes.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn env(&self) -> Arc<dyn Env> {
+        Arc::clone(&self.config.env)
+    }
+
+    fn start_topic(&mut self, stream: &StreamMeta, topic: &TopicMeta) {
+        let dir: PathBuf = topic_dir(&self.config.data_dir, stream.id, topic.id);
+        let template = PartitionSetup {
+            stream: stream.name.clone(),
+            topic: topic.name.clone(),
+            partition: 0,
+            dir: dir.clone(),
+            config: topic.config.clone(),
+            env: self.env(),
+            max_parked: self.config.max_parked_polls,
+            max_restarts: self.config.max_restarts,
+            restart_window: self.config.restart_window,
+            retention_check: self.config.retention_check,
+        };
+        let actor = TopicActor::new(template, dir, topic.id as usize, self.workers.clone(), topic.config.partitions);
+        let partitions = actor.partitions();
+        let addr = actor.start();
+        self.publish(&stream.name, topic, partitions);
+        self.topics.insert((stream.name.clone(), topic.name.clone()), addr);
+    }
+
+    fn publish(&self, stream: &str, topic: &TopicMeta, partitions: Vec<Addr<PartitionActor>>) {
+        let route = Route::new(stream, topic, partitions);
+        self.routes_mut().streams.entry(stream.to_string()).or_default().insert(topic.name.clone(), Arc::new(route));
+    }
+}
+
+impl Actor for BrokerActor {
+    type Context = Context<Self>;
+}
+
+/// Creates a stream.
+#[derive(Message)]
+#[rtype(result = "Result<StreamInfo>")]
+pub(crate) struct CreateStream(pub(crate) String);
+
+impl Handler<CreateStream> for BrokerActor {
+    type Result = Result<StreamInfo>;
+
+    fn handle(&mut self, msg: CreateStream, _ctx: &mut Context<Self>) -> Result<StreamInfo> {
+        validate_name(&msg.0)?;
+        if self.metadata.stream(&msg.0).is_ok() {
+            return Err(BrokerError::StreamExists(msg.0));
+        }
+        if self.metadata.streams.len() >= self.config.max_streams {
+            return Err(BrokerError::LimitExceeded(format!("at most {} streams", self.config.max_streams)));
+        }
+        let id = self.metadata.next_stream_id;
+        let stream = StreamMeta { id, name: msg.0.clone(), created_ms: self.config.env.now_ms(), topics: vec![] };
+        let mut next = self.metadata.clone();
+        next.next_stream_id += 1;
+        next.streams.push(stream.clone());
+        next.save(&self.config.data_dir)?;
+        self.metadata = next;
+        self.routes_mut().streams.entry(msg.0).or_default();
+        Ok(stream_info(&stream))
+    }
+}
+
+/// Lists streams.
+#[derive(Message)]
+#[rtype(result = "Vec<StreamInfo>")]
+pub(crate) struct ListStreams;
+
+impl Handler<ListStreams> for BrokerActor {
+    type Result = actix::MessageResult<ListStreams>;
+
+    fn handle(&mut self, _msg: ListStreams, _ctx: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.metadata.streams.iter().map(stream_info).collect())
+    }
+}
+
+/// Creates a topic and starts its actors.
+#[derive(Message)]
+#[rtype(result = "Result<TopicInfo>")]
+pub(crate) struct CreateTopic {
+    pub(crate) stream: String,
+    pub(crate) name: String,
+    pub(crate) config: TopicConfig,
+}
+
+impl Handler<CreateTopic> for BrokerActor {
+    type Result = Result<TopicInfo>;
+
+    fn handle(&mut self, msg: CreateTopic, _ctx: &mut Context<Self>) -> Result<TopicInfo> {
+        validate_name(&msg.name)?;
+        msg.config.validate()?;
+        let stream = self.metadata.stream(&msg.stream)?;
+        if stream.topics.iter().any(|t| t.name == msg.name) {
+            return Err(BrokerError::TopicExists { stream: msg.stream, topic: msg.name });
+        }
+        if stream.topics.len() >= self.config.max_topics_per_stream {
+            return Err(BrokerError::LimitExceeded(format!(
+                "at most {} topics per stream",
+                self.config.max_topics_per_stream
+            )));
+        }
+        let topic = TopicMeta {
+            id: self.metadata.next_topic_id,
+            name: msg.name.clone(),
+            created_ms: self.config.env.now_ms(),
+            config: msg.config,
+        };
+        let mut next = self.metadata.clone();
+        next.next_topic_id += 1;
+        next.stream_mut(&msg.stream)?.topics.push(topic.clone());
+        next.save(&self.config.data_dir)?;
+        self.metadata = next;
+        let stream = self.metadata.stream(&msg.stream)?.clone();
+        self.start_topic(&stream, &topic);
+        Ok(topic_info(&msg.stream, &topic))
+    }
+}
+
+/// Lists a stream's topics.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<TopicInfo>>")]
+pub(crate) struct ListTopics(pub(crate) String);
+
+impl Handler<ListTopics> for BrokerActor {
+    type Result = Result<Vec<TopicInfo>>;
+
+    fn handle(&mut self, msg: ListTopics, _ctx: &mut Context<Self>) -> Result<Vec<TopicInfo>> {
+        let stream = self.metadata.stream(&msg.0)?;
+        Ok(stream.topics.iter().map(|t| topic_info(&stream.name, t)).collect())
+    }
+}
+
+/// Describes a topic and its partitions.
+#[derive(Message)]
+#[rtype(result = "Result<TopicDetails>")]
+pub(crate) struct DescribeTopic {
+    pub(crate) stream: String,
+    pub(crate) name: String,
+}
+
+impl Handler<DescribeTopic> for BrokerActor {
+    type Result = ResponseActFuture<Self, Result<TopicDetails>>;
+
+    fn handle(&mut self, msg: DescribeTopic, _ctx: &mut Context<Self>) -> Self::Result {
+        let found = self.metadata.topic(&msg.stream, &msg.name).map(|(s, t)| topic_info(&s.name, t));
+        let addr = self.topics.get(&(msg.stream.clone(), msg.name.clone())).cloned();
+        Box::pin(
+            async move {
+                let topic = found?;
+                let partitions = match addr {
+                    Some(addr) => addr.send(DescribePartitions).await.unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                Ok(TopicDetails { topic, partitions })
+            }
+            .into_actor(self)
+            .map(|r, _, _| r),
+        )
+    }
+}
+
+/// Adds partitions to a live topic.
+#[derive(Message)]
+#[rtype(result = "Result<u32>")]
+pub(crate) struct AddPartitions {
+    pub(crate) stream: String,
+    pub(crate) name: String,
+    pub(crate) count: u32,
+}
+
+impl Handler<AddPartitions> for BrokerActor {
+    type Result = ResponseActFuture<Self, Result<u32>>;
+
+    fn handle(&mut self, msg: AddPartitions, _ctx: &mut Context<Self>) -> Self::Result {
+        let prepared = (|| -> Result<_> {
+            let (_, topic) = self.metadata.topic(&msg.stream, &msg.name)?;
+            let total = topic.config.partitions.saturating_add(msg.count);
+            let mut config = topic.config.clone();
+            config.partitions = total;
+            config.validate()?;
+            let mut next = self.metadata.clone();
+            let t =
+                next.stream_mut(&msg.stream)?.topics.iter_mut().find(|t| t.name == msg.name).ok_or_else(|| {
+                    BrokerError::TopicNotFound { stream: msg.stream.clone(), topic: msg.name.clone() }
+                })?;
+            t.config.partitions = total;
+            let topic = t.clone();
+            next.save(&self.config.data_dir)?;
+            self.metadata = next;
+            let addr =
+                self.topics.get(&(msg.stream.clone(), msg.name.clone())).cloned().ok_or(BrokerError::ShuttingDown)?;
+            Ok((addr, topic, total))
+        })();
+        Box::pin(
+            async move {
+                let (addr, topic, total) = prepared?;
+                let partitions = addr.send(Grow { count: total }).await.map_err(|_| BrokerError::ShuttingDown)?;
+                Ok((topic, partitions, total))
+            }
+            .into_actor(self)
+            .map(move |r: Result<_>, act, _| {
+                let (topic, partitions, total) = r?;
+                act.publish(&msg.stream, &topic, partitions);
+                Ok(total)
+            }),
+        )
+    }
+}
+
+/// Deletes a topic: stops its actors, fails parked polls and frees its files.
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub(crate) struct DeleteTopic {
+    pub(crate) stream: String,
+    pub(crate) name: String,
+}
+
+impl Handler<DeleteTopic> for BrokerActor {
+    type Result = ResponseActFuture<Self, Result<()>>;
+
+    fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Context<Self>) -> Self::Result {
+        let removed = (|| -> Result<_> {
+            self.metadata.topic(&msg.stream, &msg.name)?;
+            let mut next = self.metadata.clone();
+            next.stream_mut(&msg.stream)?.topics.retain(|t| t.name != msg.name);
+            next.save(&self.config.data_dir)?;
+            self.metadata = next;
+            if let Some(topics) = self.routes_mut().streams.get_mut(&msg.stream) {
+                topics.remove(&msg.name);
+            }
+            Ok(self.topics.remove(&(msg.stream.clone(), msg.name.clone())))
+        })();
+        Box::pin(
+            async move {
+                if let Some(addr) = removed? {
+                    let _ = addr.send(RetireTopic { delete_files: true }).await;
+                }
+                Ok(())
+            }
+            .into_actor(self)
+            .map(|r, _, _| r),
+        )
+    }
+}
+
+/// Deletes a stream and all its topics (the `default` stream cannot be deleted).
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub(crate) struct DeleteStream(pub(crate) String);
+
+impl Handler<DeleteStream> for BrokerActor {
+    type Result = ResponseActFuture<Self, Result<()>>;
+
+    fn handle(&mut self, msg: DeleteStream, _ctx: &mut Context<Self>) -> Self::Result {
+        let removed = (|| -> Result<_> {
+            if msg.0 == DEFAULT_STREAM {
+                return Err(BrokerError::InvalidConfig("the default stream cannot be deleted".into()));
+            }
+            let stream = self.metadata.stream(&msg.0)?.clone();
+            let mut next = self.metadata.clone();
+            next.streams.retain(|s| s.name != msg.0);
+            next.save(&self.config.data_dir)?;
+            self.metadata = next;
+            self.routes_mut().streams.remove(&msg.0);
+            let addrs: Vec<_> =
+                stream.topics.iter().filter_map(|t| self.topics.remove(&(msg.0.clone(), t.name.clone()))).collect();
+            let dir = self.config.data_dir.join("streams").join(stream.id.to_string());
+            Ok((addrs, dir))
+        })();
+        Box::pin(
+            async move {
+                let (addrs, dir) = removed?;
+                for addr in addrs {
+                    let _ = addr.send(RetireTopic { delete_files: true }).await;
+                }
+                if let Err(e) = std::fs::remove_dir_all(&dir)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(BrokerError::io(&dir, e));
+                }
+                Ok(())
+            }
+            .into_actor(self)
+            .map(|r, _, _| r),
+        )
+    }
+}
+
+/// Retires every topic (closing all logs cleanly) before the broker stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Shutdown;
+
+impl Handler<Shutdown> for BrokerActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _msg: Shutdown, _ctx: &mut Context<Self>) -> Self::Result {
+        self.routes_mut().streams.clear();
+        let addrs: Vec<_> = self.topics.drain().map(|(_, a)| a).collect();
+        Box::pin(
+            async move {
+                for addr in addrs {
+                    let _ = addr.send(RetireTopic { delete_files: false }).await;
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}

@@ -1,0 +1,161 @@
+//! Broker and topic configuration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callboard_storage::{Durability, Env, LogConfig, OsEnv};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BrokerError, Result};
+
+/// When a topic's appends are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityPolicy {
+    /// Acknowledged only once fsynced (group commit). The default: safe by default.
+    #[default]
+    Always,
+    /// Fsynced at most this many milliseconds after the append.
+    Interval {
+        /// Milliseconds between syncs.
+        ms: u64,
+    },
+    /// Left to the operating system.
+    Never,
+}
+
+impl DurabilityPolicy {
+    pub(crate) fn storage(self) -> Durability {
+        match self {
+            DurabilityPolicy::Always => Durability::Always,
+            DurabilityPolicy::Interval { ms } => Durability::Interval(Duration::from_millis(ms.max(1))),
+            DurabilityPolicy::Never => Durability::Never,
+        }
+    }
+}
+
+/// Per-topic configuration, persisted with the topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TopicConfig {
+    /// Number of partitions (at least 1; can grow, never shrink).
+    pub partitions: u32,
+    /// Durability of appends.
+    pub durability: DurabilityPolicy,
+    /// Delete sealed segments whose newest message is older than this.
+    pub retention_age_ms: Option<u64>,
+    /// Delete the oldest sealed segments while a partition is larger than this.
+    pub retention_bytes: Option<u64>,
+    /// Segment size.
+    pub segment_bytes: u64,
+    /// Largest encoded message (and produce batch) accepted.
+    pub max_message_bytes: u32,
+    /// Messages whose id was seen within this window are dropped as duplicates (`None`: no deduplication).
+    pub dedup: Option<DedupWindow>,
+}
+
+/// Bounds of a topic's message-id deduplication window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupWindow {
+    /// At most this many ids are remembered per partition.
+    pub max_ids: usize,
+    /// Ids older than this are forgotten.
+    pub max_age_ms: u64,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig {
+            partitions: 1,
+            durability: DurabilityPolicy::Always,
+            retention_age_ms: None,
+            retention_bytes: None,
+            segment_bytes: 1 << 30,
+            max_message_bytes: 16 << 20,
+            dedup: None,
+        }
+    }
+}
+
+/// Most partitions one topic may have.
+pub const MAX_PARTITIONS: u32 = 10_000;
+
+impl TopicConfig {
+    /// Checks every value.
+    pub fn validate(&self) -> Result<()> {
+        if self.partitions == 0 || self.partitions > MAX_PARTITIONS {
+            return Err(BrokerError::InvalidConfig(format!(
+                "partitions must be between 1 and {MAX_PARTITIONS}, got {}",
+                self.partitions
+            )));
+        }
+        if let Some(d) = self.dedup
+            && (d.max_ids == 0 || d.max_ids > 10_000_000)
+        {
+            return Err(BrokerError::InvalidConfig("dedup.max_ids must be between 1 and 10 000 000".into()));
+        }
+        self.log_config().validate().map_err(|e| BrokerError::InvalidConfig(e.to_string()))
+    }
+
+    /// The storage configuration of each partition's log.
+    pub fn log_config(&self) -> LogConfig {
+        LogConfig {
+            segment_bytes: self.segment_bytes,
+            retention_age: self.retention_age_ms.map(Duration::from_millis),
+            retention_bytes: self.retention_bytes,
+            durability: self.durability.storage(),
+            max_batch_bytes: self.max_message_bytes.max(64),
+            ..LogConfig::default()
+        }
+    }
+}
+
+/// Configuration of an embedded broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Where streams, topics, logs and offsets live (default `./callboard-data`).
+    pub data_dir: PathBuf,
+    /// Threads (actix arbiters) partition actors are spread over (default: one per core).
+    pub arbiters: usize,
+    /// Long polls parked per partition at most.
+    pub max_parked_polls: usize,
+    /// A partition actor may restart this many times within `restart_window`; one more failure takes it offline.
+    pub max_restarts: u32,
+    /// Window for `max_restarts`.
+    pub restart_window: Duration,
+    /// How often retention runs.
+    pub retention_check: Duration,
+    /// Idle idempotent-producer state is dropped after this long.
+    pub producer_expiry: Duration,
+    /// Most streams the broker holds.
+    pub max_streams: usize,
+    /// Most topics per stream.
+    pub max_topics_per_stream: usize,
+    /// File-system layer for partition logs (the real one by default; tests inject faults through it).
+    pub env: Arc<dyn Env>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            data_dir: PathBuf::from("callboard-data"),
+            arbiters: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_parked_polls: 1024,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(60),
+            retention_check: Duration::from_secs(30),
+            producer_expiry: Duration::from_secs(7 * 24 * 3600),
+            max_streams: 10_000,
+            max_topics_per_stream: 10_000,
+            env: Arc::new(OsEnv),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The default configuration with the given data directory.
+    pub fn with_data_dir(dir: impl Into<PathBuf>) -> Self {
+        BrokerConfig { data_dir: dir.into(), ..BrokerConfig::default() }
+    }
+}

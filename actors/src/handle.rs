@@ -1,0 +1,409 @@
+//! [`Broker`]: the embedded broker. `Broker::start` opens the data directory (locking it), starts the actor system
+//! and returns a cloneable handle whose async methods work from any runtime; `shutdown` drains and closes every log.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr, MailboxError};
+use callboard_storage::Env;
+
+use crate::broker::*;
+use crate::config::{BrokerConfig, TopicConfig};
+use crate::error::{BrokerError, Result};
+use crate::message::{Message, ReceivedMessage, decode_batches, encode_batch};
+use crate::partition::{
+    Append, AppendAck, ConsumerRef, DeleteOffset, Describe, Fetch, Fetched, GetOffset, Health, PartitionActor,
+    PollingStrategy, StoreOffset,
+};
+use crate::partitioner::{Partitioning, partition_for_key};
+use crate::route::{Route, Routes};
+use crate::system::ActorThreads;
+
+/// Where a produced batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Partition.
+    pub partition: u32,
+    /// Offset of its first stored message.
+    pub base_offset: u64,
+    /// Messages stored.
+    pub stored: u32,
+    /// Messages dropped as duplicates.
+    pub duplicates: u32,
+}
+
+/// A poll.
+#[derive(Debug, Clone)]
+pub struct PollRequest {
+    /// Where to start.
+    pub strategy: PollingStrategy,
+    /// At most this many messages (at least 1).
+    pub count: u32,
+    /// About this many bytes at most.
+    pub max_bytes: usize,
+    /// Wait this long for data when there is none (long poll).
+    pub max_wait: Duration,
+    /// The consumer (for `Next` and auto-commit).
+    pub consumer: Option<ConsumerRef>,
+}
+
+impl PollRequest {
+    /// A poll with this strategy, up to 100 messages, 1 MiB, no waiting, no consumer.
+    pub fn new(strategy: PollingStrategy) -> Self {
+        PollRequest { strategy, count: 100, max_bytes: 1 << 20, max_wait: Duration::ZERO, consumer: None }
+    }
+
+    /// Sets the message count limit.
+    pub fn count(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Waits up to `wait` for data.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// Polls as the named consumer.
+    pub fn consumer(mut self, consumer: ConsumerRef) -> Self {
+        self.consumer = Some(consumer);
+        self
+    }
+}
+
+/// The answer to a poll.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    /// Partition polled.
+    pub partition: u32,
+    /// Messages, in offset order.
+    pub messages: Vec<ReceivedMessage>,
+    /// Offset where the next poll continues.
+    pub next_offset: u64,
+    /// Log end offset of the partition when polled (lag = `log_end - next_offset`).
+    pub log_end: u64,
+}
+
+/// Broker-wide state for status pages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BrokerStatus {
+    /// Version of this build.
+    pub version: String,
+    /// Milliseconds since start.
+    pub uptime_ms: u64,
+    /// Streams.
+    pub streams: usize,
+    /// Topics.
+    pub topics: usize,
+    /// Partitions serving.
+    pub partitions_online: usize,
+    /// Partitions read-only.
+    pub partitions_read_only: usize,
+    /// Partitions offline (failed past the restart bound).
+    pub partitions_offline: usize,
+    /// Partition actor restarts since start.
+    pub restarts: u64,
+}
+
+struct Inner {
+    broker: Addr<BrokerActor>,
+    routes: Arc<RwLock<Routes>>,
+    threads: Mutex<ActorThreads>,
+    env: Arc<dyn Env>,
+    started: Instant,
+    stopped: AtomicBool,
+    data_dir: PathBuf,
+    lock: Mutex<Option<File>>,
+}
+
+/// A running embedded broker. Clones share it.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").field("data_dir", &self.inner.data_dir).finish()
+    }
+}
+
+const LOCK_FILE: &str = ".broker.lock";
+
+fn closed(_: MailboxError) -> BrokerError {
+    BrokerError::ShuttingDown
+}
+
+impl Broker {
+    /// Opens (or creates) the data directory, locks it, loads the metadata and starts every topic's actors.
+    pub async fn start(config: BrokerConfig) -> Result<Broker> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| BrokerError::io(&dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| BrokerError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(BrokerError::DataDirLocked(dir.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(BrokerError::io(&lock_path, e)),
+        }
+        let threads = ActorThreads::start(config.arbiters).map_err(|e| BrokerError::io(&dir, e))?;
+        let routes = Arc::new(RwLock::new(Routes::default()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (workers, shared, env) = (threads.workers(), Arc::clone(&routes), Arc::clone(&config.env));
+        threads.control().spawn_fn(move || {
+            let _ = tx.send(BrokerActor::new(config, workers, shared).map(Actor::start));
+        });
+        let broker = rx.await.map_err(|_| BrokerError::ShuttingDown)??;
+        let inner = Inner {
+            broker,
+            routes,
+            threads: Mutex::new(threads),
+            env,
+            started: Instant::now(),
+            stopped: AtomicBool::new(false),
+            data_dir: dir,
+            lock: Mutex::new(Some(lock)),
+        };
+        Ok(Broker { inner: Arc::new(inner) })
+    }
+
+    fn route(&self, stream: &str, topic: &str) -> Result<Arc<Route>> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(BrokerError::ShuttingDown);
+        }
+        let routes = self.inner.routes.read().unwrap_or_else(|p| p.into_inner());
+        let topics = routes.streams.get(stream).ok_or_else(|| BrokerError::StreamNotFound(stream.into()))?;
+        topics
+            .get(topic)
+            .cloned()
+            .ok_or_else(|| BrokerError::TopicNotFound { stream: stream.into(), topic: topic.into() })
+    }
+
+    fn partition(route: &Route, partition: u32) -> Result<&Addr<PartitionActor>> {
+        route
+            .partitions
+            .get(partition as usize)
+            .ok_or(BrokerError::PartitionNotFound { partition, count: route.count() })
+    }
+
+    fn unavailable(route: &Route, partition: u32) -> impl Fn(MailboxError) -> BrokerError + '_ {
+        move |_| BrokerError::PartitionUnavailable {
+            topic: format!("{}/{}", route.stream, route.topic),
+            partition,
+            reason: "the partition actor is not answering".into(),
+        }
+    }
+
+    /// Creates a stream.
+    pub async fn create_stream(&self, name: &str) -> Result<StreamInfo> {
+        self.inner.broker.send(CreateStream(name.into())).await.map_err(closed)?
+    }
+
+    /// Deletes a stream with all its topics.
+    pub async fn delete_stream(&self, name: &str) -> Result<()> {
+        self.inner.broker.send(DeleteStream(name.into())).await.map_err(closed)?
+    }
+
+    /// Lists streams.
+    pub async fn streams(&self) -> Result<Vec<StreamInfo>> {
+        self.inner.broker.send(ListStreams).await.map_err(closed)
+    }
+
+    /// Creates a topic.
+    pub async fn create_topic(&self, stream: &str, name: &str, config: TopicConfig) -> Result<TopicInfo> {
+        let msg = CreateTopic { stream: stream.into(), name: name.into(), config };
+        self.inner.broker.send(msg).await.map_err(closed)?
+    }
+
+    /// Deletes a topic: its actors stop, parked polls fail with `TopicNotFound`, its files are removed.
+    pub async fn delete_topic(&self, stream: &str, name: &str) -> Result<()> {
+        self.inner.broker.send(DeleteTopic { stream: stream.into(), name: name.into() }).await.map_err(closed)?
+    }
+
+    /// Lists a stream's topics.
+    pub async fn topics(&self, stream: &str) -> Result<Vec<TopicInfo>> {
+        self.inner.broker.send(ListTopics(stream.into())).await.map_err(closed)?
+    }
+
+    /// Describes a topic and its partitions.
+    pub async fn topic(&self, stream: &str, name: &str) -> Result<TopicDetails> {
+        self.inner.broker.send(DescribeTopic { stream: stream.into(), name: name.into() }).await.map_err(closed)?
+    }
+
+    /// Adds `count` partitions to a live topic; returns the new partition count.
+    pub async fn add_partitions(&self, stream: &str, name: &str, count: u32) -> Result<u32> {
+        let msg = AddPartitions { stream: stream.into(), name: name.into(), count };
+        self.inner.broker.send(msg).await.map_err(closed)?
+    }
+
+    /// Produces messages; answers once they are durable under the topic's policy. Messages for one partition go in
+    /// one batch, so their order is kept.
+    pub async fn send(
+        &self,
+        stream: &str,
+        topic: &str,
+        partitioning: Partitioning,
+        messages: Vec<Message>,
+    ) -> Result<Vec<Sent>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let route = self.route(stream, topic)?;
+        let groups: Vec<(u32, Vec<&Message>)> = match route.pick(&partitioning) {
+            Some(p) => vec![(p, messages.iter().collect())],
+            None => {
+                let keyless = route.next_balanced();
+                let mut groups: Vec<(u32, Vec<&Message>)> = Vec::new();
+                for m in &messages {
+                    let p = m.key.as_ref().map_or(keyless, |k| partition_for_key(k, route.count()));
+                    match groups.iter_mut().find(|(q, _)| *q == p) {
+                        Some((_, list)) => list.push(m),
+                        None => groups.push((p, vec![m])),
+                    }
+                }
+                groups
+            }
+        };
+        let now = self.inner.env.now_ms();
+        let mut pending = Vec::with_capacity(groups.len());
+        for (p, group) in groups {
+            let addr = Self::partition(&route, p)?;
+            let batch = encode_batch(group, now, None);
+            if batch.len() > route.config.max_message_bytes as usize {
+                return Err(BrokerError::MessageTooLarge { size: batch.len(), max: route.config.max_message_bytes });
+            }
+            pending.push((p, addr.send(Append { batch })));
+        }
+        let mut sent = Vec::with_capacity(pending.len());
+        for (p, request) in pending {
+            let ack = request.await.map_err(Self::unavailable(&route, p))??;
+            sent.push(Sent {
+                partition: p,
+                base_offset: ack.base_offset,
+                stored: ack.stored,
+                duplicates: ack.duplicates,
+            });
+        }
+        Ok(sent)
+    }
+
+    /// Appends an already encoded record batch to one partition (what gateways forward).
+    pub async fn append_batch(&self, stream: &str, topic: &str, partition: u32, batch: Vec<u8>) -> Result<AppendAck> {
+        let route = self.route(stream, topic)?;
+        let addr = Self::partition(&route, partition)?;
+        addr.send(Append { batch }).await.map_err(Self::unavailable(&route, partition))?
+    }
+
+    /// Fetches stored batches from one partition, as stored (what gateways forward).
+    pub async fn fetch(&self, stream: &str, topic: &str, partition: u32, fetch: Fetch) -> Result<Fetched> {
+        let route = self.route(stream, topic)?;
+        let addr = Self::partition(&route, partition)?;
+        addr.send(fetch).await.map_err(Self::unavailable(&route, partition))?
+    }
+
+    /// Polls messages from one partition.
+    pub async fn poll(&self, stream: &str, topic: &str, partition: u32, request: PollRequest) -> Result<Polled> {
+        let count = request.count.max(1);
+        let fetch = Fetch {
+            strategy: request.strategy,
+            max_count: count,
+            max_bytes: request.max_bytes,
+            max_wait: request.max_wait,
+            consumer: request.consumer,
+        };
+        let fetched = self.fetch(stream, topic, partition, fetch).await?;
+        let wanted = (fetched.next_offset - fetched.start_offset) as usize;
+        let messages = decode_batches(&fetched.batches, fetched.start_offset, wanted)?;
+        Ok(Polled { partition, messages, next_offset: fetched.next_offset, log_end: fetched.log_end })
+    }
+
+    /// Stores a consumer's offset on a partition (the offset of the next message it wants).
+    pub async fn store_offset(
+        &self,
+        stream: &str,
+        topic: &str,
+        partition: u32,
+        consumer: &str,
+        offset: u64,
+    ) -> Result<()> {
+        let route = self.route(stream, topic)?;
+        let msg = StoreOffset { consumer: consumer.into(), offset };
+        Self::partition(&route, partition)?.send(msg).await.map_err(Self::unavailable(&route, partition))?
+    }
+
+    /// A consumer's stored offset on a partition.
+    pub async fn get_offset(&self, stream: &str, topic: &str, partition: u32, consumer: &str) -> Result<Option<u64>> {
+        let route = self.route(stream, topic)?;
+        let msg = GetOffset { consumer: consumer.into() };
+        Self::partition(&route, partition)?.send(msg).await.map_err(Self::unavailable(&route, partition))?
+    }
+
+    /// Deletes a consumer's stored offset on a partition; answers whether there was one.
+    pub async fn delete_offset(&self, stream: &str, topic: &str, partition: u32, consumer: &str) -> Result<bool> {
+        let route = self.route(stream, topic)?;
+        let msg = DeleteOffset { consumer: consumer.into() };
+        Self::partition(&route, partition)?.send(msg).await.map_err(Self::unavailable(&route, partition))?
+    }
+
+    /// Broker status: counts of streams, topics and partitions by health, and restarts.
+    pub async fn status(&self) -> Result<BrokerStatus> {
+        let routes: Vec<Arc<Route>> = {
+            let r = self.inner.routes.read().unwrap_or_else(|p| p.into_inner());
+            r.streams.values().flat_map(|t| t.values().cloned()).collect()
+        };
+        let streams = self.streams().await?.len();
+        let mut status = BrokerStatus {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_ms: self.inner.started.elapsed().as_millis() as u64,
+            streams,
+            topics: routes.len(),
+            partitions_online: 0,
+            partitions_read_only: 0,
+            partitions_offline: 0,
+            restarts: 0,
+        };
+        for route in &routes {
+            for addr in &route.partitions {
+                match addr.send(Describe).await {
+                    Ok(info) => {
+                        status.restarts += u64::from(info.restarts);
+                        match info.health {
+                            Health::Online => status.partitions_online += 1,
+                            Health::ReadOnly(_) => status.partitions_read_only += 1,
+                            Health::Offline(_) | Health::Retired => status.partitions_offline += 1,
+                        }
+                    }
+                    Err(_) => status.partitions_offline += 1,
+                }
+            }
+        }
+        Ok(status)
+    }
+
+    /// Stops accepting requests, closes every log cleanly and stops the actor threads.
+    pub async fn shutdown(&self) -> Result<()> {
+        if self.inner.stopped.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _ = self.inner.broker.send(Shutdown).await;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            inner.threads.lock().unwrap_or_else(|p| p.into_inner()).stop();
+            // Every log is closed: another broker may open the directory now.
+            inner.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
+        })
+        .await
+        .map_err(|_| BrokerError::ShuttingDown)
+    }
+}

@@ -1,0 +1,164 @@
+//! The broker's metadata: streams, their topics and topic configurations, and id counters, persisted atomically
+//! (write a temporary file, fsync, rename, fsync the directory) as versioned JSON in `<data_dir>/metadata.json`.
+//!
+//! Directories use numeric ids: `<data_dir>/streams/<stream_id>/<topic_id>/<partition>/`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TopicConfig;
+use crate::error::{BrokerError, Result};
+
+/// Current metadata format version.
+pub const METADATA_VERSION: u32 = 1;
+/// Name of the stream that always exists.
+pub const DEFAULT_STREAM: &str = "default";
+const FILE: &str = "metadata.json";
+
+/// One stream (namespace) and its topics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamMeta {
+    /// Numeric id (directory name).
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_ms: i64,
+    /// Topics, in creation order.
+    pub topics: Vec<TopicMeta>,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    /// Numeric id (directory name), unique in the broker.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_ms: i64,
+    /// Configuration (partition count included).
+    pub config: TopicConfig,
+}
+
+/// Everything persisted in `metadata.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Format version.
+    pub version: u32,
+    /// Next stream id.
+    pub next_stream_id: u32,
+    /// Next topic id.
+    pub next_topic_id: u32,
+    /// Next idempotent producer id.
+    pub next_producer_id: i64,
+    /// Streams, in creation order.
+    pub streams: Vec<StreamMeta>,
+}
+
+impl Metadata {
+    fn fresh(now_ms: i64) -> Self {
+        Metadata {
+            version: METADATA_VERSION,
+            next_stream_id: 2,
+            next_topic_id: 1,
+            next_producer_id: 1,
+            streams: vec![StreamMeta { id: 1, name: DEFAULT_STREAM.into(), created_ms: now_ms, topics: vec![] }],
+        }
+    }
+
+    /// Loads the metadata of `data_dir`, or creates it (with the `default` stream) when there is none.
+    pub fn load_or_create(data_dir: &Path, now_ms: i64) -> Result<Self> {
+        let path = data_dir.join(FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let meta: Metadata = serde_json::from_slice(&bytes)
+                    .map_err(|e| BrokerError::io(&path, std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+                if meta.version != METADATA_VERSION {
+                    return Err(BrokerError::InvalidConfig(format!(
+                        "{} has format version {}, this build reads {METADATA_VERSION}",
+                        path.display(),
+                        meta.version
+                    )));
+                }
+                Ok(meta)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let meta = Metadata::fresh(now_ms);
+                meta.save(data_dir)?;
+                Ok(meta)
+            }
+            Err(e) => Err(BrokerError::io(&path, e)),
+        }
+    }
+
+    /// Atomically replaces the metadata file.
+    pub fn save(&self, data_dir: &Path) -> Result<()> {
+        let tmp = data_dir.join(format!("{FILE}.tmp"));
+        let path = data_dir.join(FILE);
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| BrokerError::InvalidConfig(e.to_string()))?;
+        let mut file = fs::File::create(&tmp).map_err(|e| BrokerError::io(&tmp, e))?;
+        file.write_all(&bytes).map_err(|e| BrokerError::io(&tmp, e))?;
+        file.sync_all().map_err(|e| BrokerError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| BrokerError::io(&path, e))?;
+        sync_dir(data_dir)
+    }
+
+    /// The stream called `name`.
+    pub fn stream(&self, name: &str) -> Result<&StreamMeta> {
+        self.streams.iter().find(|s| s.name == name).ok_or_else(|| BrokerError::StreamNotFound(name.into()))
+    }
+
+    /// The stream called `name`, mutably.
+    pub fn stream_mut(&mut self, name: &str) -> Result<&mut StreamMeta> {
+        self.streams.iter_mut().find(|s| s.name == name).ok_or_else(|| BrokerError::StreamNotFound(name.into()))
+    }
+
+    /// The topic `stream/topic`.
+    pub fn topic(&self, stream: &str, topic: &str) -> Result<(&StreamMeta, &TopicMeta)> {
+        let s = self.stream(stream)?;
+        let t = s
+            .topics
+            .iter()
+            .find(|t| t.name == topic)
+            .ok_or_else(|| BrokerError::TopicNotFound { stream: stream.into(), topic: topic.into() })?;
+        Ok((s, t))
+    }
+}
+
+/// Fsyncs a directory so that entries created, renamed or removed in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| BrokerError::io(dir, e))
+}
+
+/// Directory of a topic.
+pub fn topic_dir(data_dir: &Path, stream_id: u32, topic_id: u32) -> PathBuf {
+    data_dir.join("streams").join(stream_id.to_string()).join(topic_id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saves_and_loads_atomically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut meta = Metadata::load_or_create(dir.path(), 5).expect("create");
+        assert_eq!(meta.streams[0].name, DEFAULT_STREAM);
+        meta.streams[0].topics.push(TopicMeta {
+            id: 7,
+            name: "orders".into(),
+            created_ms: 6,
+            config: TopicConfig { partitions: 3, ..TopicConfig::default() },
+        });
+        meta.save(dir.path()).expect("save");
+        let loaded = Metadata::load_or_create(dir.path(), 0).expect("load");
+        assert_eq!(loaded, meta);
+        assert!(!dir.path().join("metadata.json.tmp").exists());
+        assert_eq!(loaded.topic("default", "orders").expect("topic").1.config.partitions, 3);
+        assert!(matches!(loaded.topic("default", "nope"), Err(BrokerError::TopicNotFound { .. })));
+    }
+}

@@ -1,0 +1,396 @@
+//! Message handlers of [`PartitionActor`]: append (with deduplication and group-commit durability), fetch (with
+//! long-poll parking), consumer offsets, describe and retire.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::{AsyncContext, Context, Handler, ResponseFuture};
+use callboard_protocol::batch::{BatchBuilder, Header, ProducerInfo, RecordData, validate};
+use callboard_storage::{Committer, StorageError};
+use tokio::sync::oneshot;
+
+use super::messages::*;
+use super::{PartitionActor, READ_ONLY_RETRY};
+use crate::config::DurabilityPolicy;
+use crate::error::{BrokerError, Result};
+
+/// Counter of messages appended.
+pub const MESSAGES_IN: &str = "callboard_messages_in_total";
+/// Counter of bytes appended.
+pub const BYTES_IN: &str = "callboard_bytes_in_total";
+/// Counter of bytes served to consumers.
+pub const BYTES_OUT: &str = "callboard_bytes_out_total";
+
+type Pending = (AppendAck, Option<(Arc<Committer>, u64)>);
+
+fn needs_restart(e: &BrokerError) -> bool {
+    matches!(e, BrokerError::Storage(StorageError::Failed { .. } | StorageError::Io { .. }))
+}
+
+fn panic_reason(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+impl PartitionActor {
+    /// Runs `f`; a panic or an I/O failure stops the actor (the supervisor restarts it) and becomes a retriable error.
+    fn guarded<T>(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(Err(e)) if needs_restart(&e) => {
+                self.fail(ctx, e.to_string());
+                Err(e)
+            }
+            Ok(result) => result,
+            Err(payload) => {
+                self.fail(ctx, format!("panic: {}", panic_reason(payload)));
+                Err(self.unavailable("restarting after a failure"))
+            }
+        }
+    }
+
+    fn append_now(&mut self, mut batch: Vec<u8>) -> Result<Pending> {
+        self.serving()?;
+        if let Health::ReadOnly(reason) = &self.health
+            && self.read_only_until.is_some_and(|t| Instant::now() < t)
+        {
+            return Err(self.read_only(reason.clone()));
+        }
+        let max = self.setup.config.max_message_bytes;
+        if batch.len() > max as usize {
+            return Err(BrokerError::MessageTooLarge { size: batch.len(), max });
+        }
+        let now = self.setup.env.now_ms();
+        let mut fresh_ids = Vec::new();
+        let mut duplicates = 0;
+        if let Some(dedup) = self.dedup.as_mut() {
+            dedup.expire(now);
+            let (kept, ids, dropped) = drop_duplicates(&batch, |id| dedup.contains(id))?;
+            duplicates = dropped;
+            fresh_ids = ids;
+            match kept {
+                Kept::All => {}
+                Kept::Some(rebuilt) => batch = rebuilt,
+                Kept::None => {
+                    let base_offset = self.serving()?.next_offset();
+                    return Ok((AppendAck { base_offset, stored: 0, duplicates }, None));
+                }
+            }
+        }
+        let log = self.log.as_mut().ok_or(BrokerError::ShuttingDown)?;
+        match log.append(&mut batch) {
+            Ok(appended) => {
+                if let Some(dedup) = self.dedup.as_mut() {
+                    for id in fresh_ids {
+                        dedup.insert(id, now);
+                    }
+                }
+                if matches!(self.health, Health::ReadOnly(_)) {
+                    self.health = Health::Online;
+                    self.read_only_until = None;
+                }
+                let stored = (appended.next_offset - appended.base_offset) as u32;
+                let labels = [("topic", self.setup.topic.clone()), ("partition", self.setup.partition.to_string())];
+                metrics::counter!(MESSAGES_IN, &labels).increment(u64::from(stored));
+                metrics::counter!(BYTES_IN, &labels).increment(batch.len() as u64);
+                let sync = matches!(self.setup.config.durability, DurabilityPolicy::Always)
+                    .then(|| (log.committer(), appended.next_offset));
+                Ok((AppendAck { base_offset: appended.base_offset, stored, duplicates }, sync))
+            }
+            Err(StorageError::DiskFull { path }) => {
+                let reason = format!("disk full while writing {}", path.display());
+                self.health = Health::ReadOnly(reason.clone());
+                self.read_only_until = Some(Instant::now() + READ_ONLY_RETRY);
+                Err(self.read_only(reason))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn read_only(&self, reason: String) -> BrokerError {
+        BrokerError::ReadOnly {
+            topic: format!("{}/{}", self.setup.stream, self.setup.topic),
+            partition: self.setup.partition,
+            reason,
+        }
+    }
+
+    /// Serves a fetch now, or `None` when there is nothing at its start yet.
+    fn fetch_now(&mut self, req: &Fetch) -> Result<Option<Fetched>> {
+        let log = self.serving()?;
+        let (log_start, log_end) = (log.log_start_offset(), log.next_offset());
+        let start = self.resolve_start(req)?;
+        if start >= log_end {
+            return Ok(None);
+        }
+        let log = self.serving()?;
+        let read = log.read(start, req.max_bytes)?;
+        let next_offset = read.next_offset.min(start.saturating_add(u64::from(req.max_count.max(1))));
+        if let Some(consumer) = req.consumer.as_ref().filter(|c| c.auto_commit) {
+            self.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&consumer.name, next_offset)?;
+        }
+        let labels = [("topic", self.setup.topic.clone()), ("partition", self.setup.partition.to_string())];
+        metrics::counter!(BYTES_OUT, &labels).increment(read.bytes.len() as u64);
+        Ok(Some(Fetched { batches: read.bytes, start_offset: start, next_offset, log_start, log_end }))
+    }
+
+    fn empty_fetch(&self, req: &Fetch) -> Result<Fetched> {
+        let log = self.serving()?;
+        let (log_start, log_end) = (log.log_start_offset(), log.next_offset());
+        let start = self.resolve_start(req)?;
+        Ok(Fetched { batches: Default::default(), start_offset: start, next_offset: start, log_start, log_end })
+    }
+
+    /// The offset a fetch starts at, applying the consumer's reset policy below the log start.
+    fn resolve_start(&self, req: &Fetch) -> Result<u64> {
+        let log = self.serving()?;
+        let (log_start, log_end) = (log.log_start_offset(), log.next_offset());
+        let policy = req.consumer.as_ref().map_or(ResetPolicy::Earliest, |c| c.reset);
+        let reset = |reason: &str| -> Result<u64> {
+            match policy {
+                ResetPolicy::Earliest => Ok(log_start),
+                ResetPolicy::Latest => Ok(log_end),
+                ResetPolicy::Error => Err(BrokerError::NoOffset {
+                    consumer: req.consumer.as_ref().map_or_else(String::new, |c| c.name.clone()),
+                    partition: self.setup.partition,
+                    reason: reason.to_string(),
+                }),
+            }
+        };
+        match req.strategy {
+            PollingStrategy::Offset(o) if o < log_start => reset("the offset is below the log start"),
+            PollingStrategy::Offset(o) if o > log_end => {
+                Err(StorageError::BeyondLogEnd { requested: o, log_end }.into())
+            }
+            PollingStrategy::Offset(o) => Ok(o),
+            PollingStrategy::Timestamp(ts) => Ok(log.offset_for_timestamp(ts)?.unwrap_or(log_end)),
+            PollingStrategy::First => Ok(log_start),
+            PollingStrategy::Last => Ok(if log_end > log_start { log_end - 1 } else { log_end }),
+            PollingStrategy::Next => {
+                let consumer = req
+                    .consumer
+                    .as_ref()
+                    .ok_or_else(|| BrokerError::InvalidConfig("polling `next` needs a consumer name".into()))?;
+                match self.offsets.as_ref().and_then(|o| o.get(&consumer.name)) {
+                    Some(o) if o < log_start => reset("the stored offset is below the log start"),
+                    Some(o) if o > log_end => reset("the stored offset is past the log end"),
+                    Some(o) => Ok(o),
+                    None => reset("no offset is stored"),
+                }
+            }
+        }
+    }
+
+    /// Serves every parked poll that now has data.
+    fn wake_parked(&mut self) {
+        if self.parked.is_empty() {
+            return;
+        }
+        for poll in self.parked.drain() {
+            match self.fetch_now(&poll.request) {
+                Ok(None) => {
+                    self.parked.park_again(poll);
+                }
+                Ok(Some(fetched)) => {
+                    let _ = poll.reply.send(Ok(fetched));
+                }
+                Err(e) => {
+                    let _ = poll.reply.send(Err(e));
+                }
+            }
+        }
+    }
+}
+
+enum Kept {
+    All,
+    Some(Vec<u8>),
+    None,
+}
+
+/// Splits a batch into records to keep (ids not seen, first occurrence within the batch) and duplicates.
+fn drop_duplicates(batch: &[u8], seen: impl Fn(u128) -> bool) -> Result<(Kept, Vec<u128>, u32)> {
+    let view = validate(batch).map_err(StorageError::from)?;
+    let mut ids = Vec::new();
+    let mut keep = Vec::new();
+    let mut dropped = 0u32;
+    for record in view.records() {
+        let record = record.map_err(StorageError::from)?;
+        match record.id {
+            Some(id) if seen(id) || ids.contains(&id) => dropped += 1,
+            Some(id) => {
+                ids.push(id);
+                keep.push(record);
+            }
+            None => keep.push(record),
+        }
+    }
+    if dropped == 0 {
+        return Ok((Kept::All, ids, 0));
+    }
+    if keep.is_empty() {
+        return Ok((Kept::None, ids, dropped));
+    }
+    let h = view.header();
+    let producer =
+        ProducerInfo { producer_id: h.producer_id, producer_epoch: h.producer_epoch, base_sequence: h.base_sequence };
+    let mut builder = BatchBuilder::with_capacity(batch.len()).producer(producer);
+    let mut headers: Vec<Header<'_>> = Vec::new();
+    for r in &keep {
+        headers.clear();
+        for header in r.headers() {
+            let header = header.map_err(StorageError::from)?;
+            headers.push(Header { key: header.key, value: header.value });
+        }
+        builder.push(&RecordData { timestamp: r.timestamp, id: r.id, key: r.key, value: r.value, headers: &headers });
+    }
+    Ok((Kept::Some(builder.finish()), ids, dropped))
+}
+
+impl Handler<Append> for PartitionActor {
+    type Result = ResponseFuture<Result<AppendAck>>;
+
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
+        match self.guarded(ctx, |act| act.append_now(msg.batch)) {
+            Ok((ack, sync)) => {
+                if ack.stored > 0 {
+                    self.wake_parked();
+                }
+                match sync {
+                    None => Box::pin(async move { Ok(ack) }),
+                    Some((committer, to)) => {
+                        let unavailable = self.unavailable("the durability wait was interrupted");
+                        Box::pin(async move {
+                            match tokio::task::spawn_blocking(move || committer.sync_to(to)).await {
+                                Ok(Ok(())) => Ok(ack),
+                                Ok(Err(e)) => Err(e.into()),
+                                Err(_) => Err(unavailable),
+                            }
+                        })
+                    }
+                }
+            }
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
+impl Handler<Fetch> for PartitionActor {
+    type Result = ResponseFuture<Result<Fetched>>;
+
+    fn handle(&mut self, msg: Fetch, ctx: &mut Context<Self>) -> Self::Result {
+        let result = self.guarded(ctx, |act| act.fetch_now(&msg));
+        match result {
+            Ok(Some(fetched)) => Box::pin(async move { Ok(fetched) }),
+            Ok(None) if msg.max_wait.is_zero() => {
+                let empty = self.empty_fetch(&msg);
+                Box::pin(async move { empty })
+            }
+            Ok(None) => {
+                if self.parked.len() >= self.setup.max_parked {
+                    let limit = self.setup.max_parked;
+                    return Box::pin(async move { Err(BrokerError::TooManyParkedPolls(limit)) });
+                }
+                let (tx, rx) = oneshot::channel();
+                let wait = msg.max_wait;
+                let id = self.parked.park(msg, tx);
+                ctx.run_later(wait, move |act, _| {
+                    if let Some(poll) = act.parked.take(id) {
+                        let _ = poll.reply.send(act.empty_fetch(&poll.request));
+                    }
+                });
+                let unavailable = self.unavailable("the partition restarted during a long poll");
+                Box::pin(async move { rx.await.unwrap_or(Err(unavailable)) })
+            }
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
+impl Handler<StoreOffset> for PartitionActor {
+    type Result = Result<()>;
+
+    fn handle(&mut self, msg: StoreOffset, ctx: &mut Context<Self>) -> Result<()> {
+        self.guarded(ctx, |act| {
+            let log_end = act.serving()?.next_offset();
+            if msg.offset > log_end {
+                return Err(StorageError::BeyondLogEnd { requested: msg.offset, log_end }.into());
+            }
+            act.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&msg.consumer, msg.offset)
+        })
+    }
+}
+
+impl Handler<GetOffset> for PartitionActor {
+    type Result = Result<Option<u64>>;
+
+    fn handle(&mut self, msg: GetOffset, _ctx: &mut Context<Self>) -> Result<Option<u64>> {
+        self.serving()?;
+        Ok(self.offsets.as_ref().and_then(|o| o.get(&msg.consumer)))
+    }
+}
+
+impl Handler<DeleteOffset> for PartitionActor {
+    type Result = Result<bool>;
+
+    fn handle(&mut self, msg: DeleteOffset, ctx: &mut Context<Self>) -> Result<bool> {
+        self.guarded(ctx, |act| {
+            act.serving()?;
+            act.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.delete(&msg.consumer)
+        })
+    }
+}
+
+impl Handler<Describe> for PartitionActor {
+    type Result = actix::MessageResult<Describe>;
+
+    fn handle(&mut self, _msg: Describe, _ctx: &mut Context<Self>) -> Self::Result {
+        let (log_start, log_end, size_bytes, segments) = self
+            .log
+            .as_ref()
+            .map_or((0, 0, 0, 0), |l| (l.log_start_offset(), l.next_offset(), l.size_bytes(), l.segments().len()));
+        actix::MessageResult(PartitionInfo {
+            partition: self.setup.partition,
+            health: self.health.clone(),
+            log_start,
+            log_end,
+            size_bytes,
+            segments,
+            restarts: self.total_restarts,
+            parked_polls: self.parked.len(),
+        })
+    }
+}
+
+impl Handler<Retire> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Retire, _ctx: &mut Context<Self>) {
+        self.deleted = msg.delete_files;
+        self.health = Health::Retired;
+        let (stream, topic, deleted) = (self.setup.stream.clone(), self.setup.topic.clone(), self.deleted);
+        self.retire_parked(|| {
+            if deleted {
+                BrokerError::TopicNotFound { stream: stream.clone(), topic: topic.clone() }
+            } else {
+                BrokerError::ShuttingDown
+            }
+        });
+        self.offsets = None;
+        self.dedup = None;
+        if let Some(log) = self.log.take()
+            && let Err(e) = log.close()
+        {
+            tracing::warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "closing the log failed");
+        }
+        if msg.delete_files
+            && let Err(e) = std::fs::remove_dir_all(&self.setup.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.setup.dir.display(), error = %e, "removing a deleted partition's files failed");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Messages a partition actor handles. Each carries a whole batch or one request, never a single record.
+
+use std::time::Duration;
+
+use actix::Message;
+use bytes::Bytes;
+
+use crate::error::Result;
+
+/// Appends one record batch (as built by a producer); answered once it is durable under the topic's policy.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<AppendAck>")]
+pub struct Append {
+    /// The encoded batch; offsets are assigned in place.
+    pub batch: Vec<u8>,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendAck {
+    /// Offset of the first stored record (the log end when every record was a duplicate).
+    pub base_offset: u64,
+    /// Records stored.
+    pub stored: u32,
+    /// Records dropped as duplicates (message-id deduplication).
+    pub duplicates: u32,
+}
+
+/// What a consumer does when its offset is below the log start (removed by retention) or it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetPolicy {
+    /// Start from the first message still held.
+    #[default]
+    Earliest,
+    /// Start after the last message.
+    Latest,
+    /// Fail the poll with [`crate::BrokerError::NoOffset`].
+    Error,
+}
+
+/// Where a poll starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollingStrategy {
+    /// At this offset.
+    Offset(u64),
+    /// At the first message whose timestamp is at or after this (ms since the Unix epoch).
+    Timestamp(i64),
+    /// At the first message still held.
+    First,
+    /// At the last existing message.
+    Last,
+    /// At the named consumer's stored offset (see [`ConsumerRef`]).
+    Next,
+}
+
+/// A named consumer whose offset the partition stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRef {
+    /// Consumer name.
+    pub name: String,
+    /// Store the offset after the returned messages before answering (at-most-once).
+    pub auto_commit: bool,
+    /// What to do without a usable offset.
+    pub reset: ResetPolicy,
+}
+
+/// Reads stored batches; parks (long poll) when there is nothing yet and `max_wait` is not zero.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Fetched>")]
+pub struct Fetch {
+    /// Where to start.
+    pub strategy: PollingStrategy,
+    /// At most this many messages.
+    pub max_count: u32,
+    /// About this many bytes at most (at least one batch is returned when there is one).
+    pub max_bytes: usize,
+    /// How long to wait for data when there is none.
+    pub max_wait: Duration,
+    /// The consumer, for `Next` and auto-commit.
+    pub consumer: Option<ConsumerRef>,
+}
+
+/// The answer to a [`Fetch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// Whole stored batches, byte for byte; may hold records before `start_offset` (the batch holding it).
+    pub batches: Bytes,
+    /// First offset the poll asked for.
+    pub start_offset: u64,
+    /// Offset after the last message returned: where the next poll continues.
+    pub next_offset: u64,
+    /// The partition's log start offset.
+    pub log_start: u64,
+    /// The partition's log end offset (next offset to be written).
+    pub log_end: u64,
+}
+
+/// Stores a consumer's offset (the offset of the next message it wants).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct StoreOffset {
+    /// Consumer name.
+    pub consumer: String,
+    /// Offset.
+    pub offset: u64,
+}
+
+/// Reads a consumer's stored offset.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<u64>>")]
+pub struct GetOffset {
+    /// Consumer name.
+    pub consumer: String,
+}
+
+/// Deletes a consumer's stored offset; answers whether there was one.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<bool>")]
+pub struct DeleteOffset {
+    /// Consumer name.
+    pub consumer: String,
+}
+
+/// Describes the partition.
+#[derive(Debug, Message)]
+#[rtype(result = "PartitionInfo")]
+pub struct Describe;
+
+/// Health of a partition.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum Health {
+    /// Serving.
+    Online,
+    /// Reads work, writes are refused (for example: disk full).
+    ReadOnly(String),
+    /// Failed more often than the restart bound allows.
+    Offline(String),
+    /// Its topic was deleted or the broker is stopping.
+    Retired,
+}
+
+/// A partition's state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionInfo {
+    /// Partition number.
+    pub partition: u32,
+    /// Health.
+    pub health: Health,
+    /// First offset held.
+    pub log_start: u64,
+    /// Next offset to be written.
+    pub log_end: u64,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+    /// Segments.
+    pub segments: usize,
+    /// Restarts since the broker started.
+    pub restarts: u32,
+    /// Long polls parked now.
+    pub parked_polls: usize,
+}
+
+/// Stops the partition for good: closes its log cleanly, fails parked polls, and answers every later request with
+/// `reason`'s error. Sent when its topic is deleted or the broker shuts down.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Retire {
+    /// Delete the partition's files after closing (topic deletion).
+    pub delete_files: bool,
+}

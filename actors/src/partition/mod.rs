@@ -1,0 +1,249 @@
+//! [`PartitionActor`]: owns one partition's log. Its mailbox serializes appends; it parks long polls, stores
+//! consumer offsets, deduplicates message ids, and survives failures: a failed or panicking handler stops the actor,
+//! actix's `Supervisor` restarts it on the same address (queued requests wait), and the restart reopens the log,
+//! which runs recovery. Past `max_restarts` within `restart_window` the partition stays offline.
+
+mod dedup;
+mod handlers;
+mod messages;
+mod offsets;
+mod parked;
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, AsyncContext, Context, Supervised};
+use callboard_protocol::batch::BatchRef;
+use callboard_storage::{Env, PartitionLog, StorageError};
+use tracing::{error, info, warn};
+
+pub use messages::*;
+
+use self::dedup::Dedup;
+use self::offsets::ConsumerOffsets;
+use self::parked::Parked;
+use crate::config::{DurabilityPolicy, TopicConfig};
+use crate::error::{BrokerError, Result};
+
+/// Counter of partition actor restarts.
+pub const RESTARTS_TOTAL: &str = "callboard_partition_restarts_total";
+/// How long a partition stays read-only after a full disk before it tries writing again.
+const READ_ONLY_RETRY: Duration = Duration::from_secs(5);
+
+/// Everything a partition actor needs to (re)open its log.
+#[derive(Debug, Clone)]
+pub(crate) struct PartitionSetup {
+    pub(crate) stream: String,
+    pub(crate) topic: String,
+    pub(crate) partition: u32,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: TopicConfig,
+    pub(crate) env: Arc<dyn Env>,
+    pub(crate) max_parked: usize,
+    pub(crate) max_restarts: u32,
+    pub(crate) restart_window: Duration,
+    pub(crate) retention_check: Duration,
+}
+
+/// The actor owning one partition.
+pub struct PartitionActor {
+    setup: PartitionSetup,
+    log: Option<PartitionLog>,
+    health: Health,
+    deleted: bool,
+    read_only_until: Option<Instant>,
+    restarts: VecDeque<Instant>,
+    total_restarts: u32,
+    last_failure: String,
+    parked: Parked,
+    offsets: Option<ConsumerOffsets>,
+    dedup: Option<Dedup>,
+}
+
+impl PartitionActor {
+    pub(crate) fn new(setup: PartitionSetup) -> Self {
+        PartitionActor {
+            setup,
+            log: None,
+            health: Health::Online,
+            deleted: false,
+            read_only_until: None,
+            restarts: VecDeque::new(),
+            total_restarts: 0,
+            last_failure: String::new(),
+            parked: Parked::default(),
+            offsets: None,
+            dedup: None,
+        }
+    }
+
+    fn open(&mut self) -> Result<()> {
+        let s = &self.setup;
+        let log = PartitionLog::open_in(Arc::clone(&s.env), &s.dir, s.config.log_config())?;
+        if let Some(report) = log.recovery_report() {
+            info!(topic = %s.topic, partition = s.partition, batches = report.batches, cut = report.truncated_bytes,
+                "partition recovered its log");
+        }
+        let offsets = ConsumerOffsets::load(&s.dir)?;
+        let dedup = match s.config.dedup {
+            Some(window) => Some(rebuild_dedup(&log, Dedup::new(window), s.env.now_ms())?),
+            None => None,
+        };
+        self.log = Some(log);
+        self.offsets = Some(offsets);
+        self.dedup = dedup;
+        self.health = Health::Online;
+        Ok(())
+    }
+
+    /// Stops the actor after a failure; the supervisor restarts it.
+    fn fail(&mut self, ctx: &mut Context<Self>, reason: String) {
+        error!(topic = %self.setup.topic, partition = self.setup.partition, %reason, "partition failed; restarting");
+        self.last_failure = reason;
+        actix::ActorContext::stop(ctx);
+    }
+
+    fn unavailable(&self, reason: impl Into<String>) -> BrokerError {
+        BrokerError::PartitionUnavailable {
+            topic: format!("{}/{}", self.setup.stream, self.setup.topic),
+            partition: self.setup.partition,
+            reason: reason.into(),
+        }
+    }
+
+    /// The log, if the partition is serving (reads are served even when read-only).
+    fn serving(&self) -> Result<&PartitionLog> {
+        match &self.health {
+            Health::Offline(reason) => return Err(self.unavailable(format!("offline: {reason}"))),
+            Health::Retired if self.deleted => {
+                return Err(BrokerError::TopicNotFound {
+                    stream: self.setup.stream.clone(),
+                    topic: self.setup.topic.clone(),
+                });
+            }
+            Health::Retired => return Err(BrokerError::ShuttingDown),
+            Health::Online | Health::ReadOnly(_) => {}
+        }
+        self.log.as_ref().ok_or_else(|| self.unavailable("restarting"))
+    }
+
+    fn retire_parked(&mut self, error: impl Fn() -> BrokerError) {
+        for poll in self.parked.drain() {
+            let _ = poll.reply.send(Err(error()));
+        }
+    }
+
+    fn run_retention(&mut self) {
+        if let Some(log) = self.log.as_mut() {
+            match log.enforce_retention() {
+                Ok(r) if r.segments_deleted > 0 => {
+                    info!(topic = %self.setup.topic, partition = self.setup.partition, segments = r.segments_deleted,
+                        bytes = r.bytes_deleted, "retention removed segments");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "retention failed")
+                }
+            }
+        }
+    }
+
+    fn flush_in_background(&self) {
+        if let Some(log) = &self.log {
+            let committer = log.committer();
+            drop(tokio::task::spawn_blocking(move || committer.sync_to(committer.written_offset())));
+        }
+    }
+}
+
+fn rebuild_dedup(log: &PartitionLog, mut dedup: Dedup, now_ms: i64) -> Result<Dedup> {
+    let from = log.offset_for_timestamp(dedup.horizon(now_ms))?.unwrap_or(log.next_offset());
+    let mut at = from.max(log.log_start_offset());
+    while at < log.next_offset() {
+        let read = log.read(at, 4 << 20)?;
+        let mut rest = &read.bytes[..];
+        while !rest.is_empty() {
+            let header = callboard_protocol::batch::BatchHeader::parse(rest).map_err(StorageError::from)?;
+            let batch = BatchRef::trusted(&rest[..header.total_len()]).map_err(StorageError::from)?;
+            for record in batch.records() {
+                let record = record.map_err(StorageError::from)?;
+                if let Some(id) = record.id {
+                    dedup.insert(id, record.timestamp);
+                }
+            }
+            rest = &rest[header.total_len()..];
+        }
+        at = read.next_offset.max(at + 1);
+    }
+    dedup.expire(now_ms);
+    Ok(dedup)
+}
+
+impl Actor for PartitionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.health, Health::Offline(_) | Health::Retired) {
+            return;
+        }
+        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| self.open()));
+        match opened {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return self.fail(ctx, format!("opening the log failed: {e}")),
+            Err(_) => return self.fail(ctx, "opening the log panicked".into()),
+        }
+        ctx.run_interval(self.setup.retention_check, |act, _| act.run_retention());
+        if let DurabilityPolicy::Interval { ms } = self.setup.config.durability {
+            ctx.run_interval(Duration::from_millis(ms.max(1)), |act, _| act.flush_in_background());
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(log) = self.log.take()
+            && matches!(self.health, Health::Online | Health::ReadOnly(_))
+            && self.last_failure.is_empty()
+            && let Err(e) = log.close()
+        {
+            warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "closing the log failed");
+        }
+    }
+}
+
+impl Supervised for PartitionActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // Drop the log without a clean close: the reopen validates the active segment.
+        self.log = None;
+        self.offsets = None;
+        self.dedup = None;
+        let (topic, partition) = (format!("{}/{}", self.setup.stream, self.setup.topic), self.setup.partition);
+        self.retire_parked(|| BrokerError::PartitionUnavailable {
+            topic: topic.clone(),
+            partition,
+            reason: "restarting after a failure".into(),
+        });
+        if matches!(self.health, Health::Offline(_) | Health::Retired) {
+            return;
+        }
+        self.total_restarts += 1;
+        metrics::counter!(RESTARTS_TOTAL, "topic" => self.setup.topic.clone()).increment(1);
+        let now = Instant::now();
+        self.restarts.push_back(now);
+        while self.restarts.front().is_some_and(|t| now.duration_since(*t) > self.setup.restart_window) {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() > self.setup.max_restarts as usize {
+            let reason = format!(
+                "failed {} times within {:?}; last failure: {}",
+                self.restarts.len(),
+                self.setup.restart_window,
+                self.last_failure
+            );
+            error!(topic = %self.setup.topic, partition = self.setup.partition, %reason, "partition is offline");
+            self.health = Health::Offline(reason);
+        }
+        self.last_failure.clear();
+    }
+}

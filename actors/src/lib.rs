@@ -20,6 +20,7 @@
 mod broker;
 mod config;
 mod error;
+mod fault;
 mod handle;
 mod message;
 mod metadata;
@@ -33,6 +34,7 @@ mod topic;
 pub use broker::{BrokerActor, StreamInfo, TopicDetails, TopicInfo};
 pub use config::{BrokerConfig, DedupWindow, DurabilityPolicy, MAX_PARTITIONS, TopicConfig};
 pub use error::{BrokerError, Result};
+pub use fault::FaultEnv;
 pub use handle::{Broker, BrokerStatus, PollRequest, Polled, Sent};
 pub use message::{Message, ReceivedMessage, decode_batches, encode_batch};
 pub use metadata::DEFAULT_STREAM;
@@ -43,3 +45,5 @@ pub use partition::{
 };
 pub use partitioner::{Partitioning, murmur2, partition_for_key};
 pub use topic::TopicActor;
+
+pub use callboard_protocol::batch::ProducerInfo;

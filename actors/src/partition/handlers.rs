@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{AsyncContext, Context, Handler, ResponseFuture};
-use callboard_protocol::batch::{BatchBuilder, Header, ProducerInfo, RecordData, validate};
+use callboard_protocol::batch::{BatchBuilder, BatchHeader, Header, ProducerInfo, RecordData, validate};
 use callboard_storage::{Committer, StorageError};
 use tokio::sync::oneshot;
 
 use super::messages::*;
+use super::producers::Verdict;
 use super::{PartitionActor, READ_ONLY_RETRY};
 use crate::config::DurabilityPolicy;
 use crate::error::{BrokerError, Result};
@@ -64,6 +65,14 @@ impl PartitionActor {
             return Err(BrokerError::MessageTooLarge { size: batch.len(), max });
         }
         let now = self.setup.env.now_ms();
+        let header = BatchHeader::parse(&batch).map_err(StorageError::from)?;
+        let allocated = self.setup.producer_ids.load(std::sync::atomic::Ordering::Acquire);
+        if let Verdict::Duplicate { base_offset, count } = self.producers.check(&header, allocated)? {
+            let log = self.serving()?;
+            let sync = matches!(self.setup.config.durability, DurabilityPolicy::Always)
+                .then(|| (log.committer(), base_offset + u64::from(count)));
+            return Ok((AppendAck { base_offset, stored: count, duplicates: 0 }, sync));
+        }
         let mut fresh_ids = Vec::new();
         let mut duplicates = 0;
         if let Some(dedup) = self.dedup.as_mut() {
@@ -83,6 +92,7 @@ impl PartitionActor {
         let log = self.log.as_mut().ok_or(BrokerError::ShuttingDown)?;
         match log.append(&mut batch) {
             Ok(appended) => {
+                self.producers.record(&header, appended.base_offset, now);
                 if let Some(dedup) = self.dedup.as_mut() {
                     for id in fresh_ids {
                         dedup.insert(id, now);

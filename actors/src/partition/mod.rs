@@ -8,11 +8,13 @@ mod handlers;
 mod messages;
 mod offsets;
 mod parked;
+mod producers;
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, Supervised};
@@ -25,6 +27,7 @@ pub use messages::*;
 use self::dedup::Dedup;
 use self::offsets::ConsumerOffsets;
 use self::parked::Parked;
+use self::producers::Producers;
 use crate::config::{DurabilityPolicy, TopicConfig};
 use crate::error::{BrokerError, Result};
 
@@ -46,6 +49,9 @@ pub(crate) struct PartitionSetup {
     pub(crate) max_restarts: u32,
     pub(crate) restart_window: Duration,
     pub(crate) retention_check: Duration,
+    pub(crate) producer_expiry: Duration,
+    /// The first producer id not yet allocated (shared with the broker actor).
+    pub(crate) producer_ids: Arc<AtomicI64>,
 }
 
 /// The actor owning one partition.
@@ -61,6 +67,7 @@ pub struct PartitionActor {
     parked: Parked,
     offsets: Option<ConsumerOffsets>,
     dedup: Option<Dedup>,
+    producers: Producers,
 }
 
 impl PartitionActor {
@@ -77,6 +84,7 @@ impl PartitionActor {
             parked: Parked::default(),
             offsets: None,
             dedup: None,
+            producers: Producers::default(),
         }
     }
 
@@ -92,6 +100,9 @@ impl PartitionActor {
             Some(window) => Some(rebuild_dedup(&log, Dedup::new(window), s.env.now_ms())?),
             None => None,
         };
+        let horizon = s.env.now_ms().saturating_sub(s.producer_expiry.as_millis() as i64);
+        let from = log.offset_for_timestamp(horizon)?.unwrap_or(log.next_offset());
+        self.producers = Producers::rebuild(&log, from)?;
         self.log = Some(log);
         self.offsets = Some(offsets);
         self.dedup = dedup;
@@ -137,6 +148,8 @@ impl PartitionActor {
     }
 
     fn run_retention(&mut self) {
+        let horizon = self.setup.env.now_ms().saturating_sub(self.setup.producer_expiry.as_millis() as i64);
+        self.producers.expire(horizon);
         if let Some(log) = self.log.as_mut() {
             match log.enforce_retention() {
                 Ok(r) if r.segments_deleted > 0 => {

@@ -117,6 +117,7 @@ impl BrokerActor {
             restart_window: self.config.restart_window,
             retention_check: self.config.retention_check,
             producer_expiry: self.config.producer_expiry,
+            read_only_retry: self.config.read_only_retry,
             producer_ids: Arc::clone(&self.producer_ids),
         };
         let actor = TopicActor::new(template, dir, topic.id as usize, self.workers.clone(), topic.config.partitions);

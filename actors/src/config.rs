@@ -128,6 +128,8 @@ pub struct BrokerConfig {
     pub retention_check: Duration,
     /// Idle idempotent-producer state is dropped after this long.
     pub producer_expiry: Duration,
+    /// After a full disk a partition refuses writes (read-only) for this long before trying again.
+    pub read_only_retry: Duration,
     /// Most streams the broker holds.
     pub max_streams: usize,
     /// Most topics per stream.
@@ -146,6 +148,7 @@ impl Default for BrokerConfig {
             restart_window: Duration::from_secs(60),
             retention_check: Duration::from_secs(30),
             producer_expiry: Duration::from_secs(7 * 24 * 3600),
+            read_only_retry: Duration::from_secs(5),
             max_streams: 10_000,
             max_topics_per_stream: 10_000,
             env: Arc::new(OsEnv),

@@ -12,6 +12,7 @@ use callboard_storage::{DirLock, Env, LogFile, OsEnv};
 struct Switches {
     fail_writes: AtomicBool,
     fail_syncs: AtomicBool,
+    no_space: AtomicBool,
     panic_writes: AtomicU32,
     injected: AtomicU32,
 }
@@ -38,6 +39,11 @@ impl FaultEnv {
     /// Makes every write fail with an I/O error while set.
     pub fn fail_writes(&self, on: bool) {
         self.switches.fail_writes.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes every write fail with ENOSPC (a full disk) while set.
+    pub fn no_space(&self, on: bool) {
+        self.switches.no_space.store(on, Ordering::SeqCst);
     }
 
     /// Makes every sync fail with an I/O error while set.
@@ -68,6 +74,10 @@ impl FaultFile {
         if s.panic_writes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             s.injected.fetch_add(1, Ordering::SeqCst);
             panic!("injected panic in a write");
+        }
+        if s.no_space.load(Ordering::SeqCst) {
+            s.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(io::Error::from_raw_os_error(28));
         }
         if s.fail_writes.load(Ordering::SeqCst) {
             s.injected.fetch_add(1, Ordering::SeqCst);

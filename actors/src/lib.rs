@@ -39,6 +39,7 @@ pub use handle::{Broker, BrokerStatus, PollRequest, Polled, Sent};
 pub use message::{Message, ReceivedMessage, decode_batches, encode_batch};
 pub use metadata::DEFAULT_STREAM;
 pub use names::{MAX_NAME_BYTES, validate_name};
+pub use partition::handlers::{APPEND_SECONDS, BYTES_IN, BYTES_OUT, MESSAGES_IN};
 pub use partition::{
     Append, AppendAck, ConsumerRef, Fetch, Fetched, Health, PartitionActor, PartitionInfo, PollingStrategy,
     RESTARTS_TOTAL, ResetPolicy,

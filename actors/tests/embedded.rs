@@ -92,3 +92,26 @@ async fn second_broker_on_the_same_directory_fails_clearly() {
     assert!(matches!(err, BrokerError::DataDirLocked(_)), "{err}");
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_polls_are_capped_per_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(BrokerConfig { max_parked_polls: 2, ..config(dir.path()) }).await.expect("start");
+    broker.create_topic("default", "cap", TopicConfig::default()).await.expect("topic");
+    let park = || {
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            let req = PollRequest::new(PollingStrategy::Offset(0)).wait(Duration::from_secs(20));
+            broker.poll("default", "cap", 0, req).await
+        })
+    };
+    let (a, b) = (park(), park());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = park().await.expect("join").expect_err("third parked poll");
+    assert!(matches!(err, BrokerError::TooManyParkedPolls(2)), "{err}");
+    assert!(err.is_retriable());
+    broker.send("default", "cap", Partitioning::Balanced, vec![Message::new("go")]).await.expect("send");
+    assert_eq!(a.await.expect("join").expect("poll").messages.len(), 1);
+    assert_eq!(b.await.expect("join").expect("poll").messages.len(), 1);
+    broker.shutdown().await.expect("shutdown");
+}

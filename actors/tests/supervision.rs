@@ -94,3 +94,36 @@ async fn a_partition_failing_past_the_restart_bound_goes_offline() {
     assert_eq!(polled.messages[0].payload, "before");
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_makes_the_partition_read_only_until_space_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fault = FaultEnv::default();
+    let config = BrokerConfig { read_only_retry: Duration::from_millis(200), ..config(dir.path(), &fault, 5) };
+    let broker = Broker::start(config).await.expect("start");
+    broker.create_topic("default", "full", TopicConfig::default()).await.expect("topic");
+    broker.send("default", "full", Partitioning::Partition(0), vec![Message::new("kept")]).await.expect("send");
+    fault.no_space(true);
+    let err =
+        broker.send("default", "full", Partitioning::Partition(0), vec![Message::new("x")]).await.expect_err("full");
+    assert!(matches!(err, BrokerError::ReadOnly { .. }), "{err}");
+    assert!(err.to_string().contains("disk full"), "{err}");
+    fault.no_space(false);
+    let again = broker
+        .send("default", "full", Partitioning::Partition(0), vec![Message::new("y")])
+        .await
+        .expect_err("still read-only");
+    assert!(matches!(again, BrokerError::ReadOnly { .. }), "{again}");
+    let polled =
+        broker.poll("default", "full", 0, PollRequest::new(PollingStrategy::First)).await.expect("reads still work");
+    assert_eq!(polled.messages.len(), 1);
+    assert_eq!(broker.status().await.expect("status").partitions_read_only, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    broker.send("default", "full", Partitioning::Partition(0), vec![Message::new("z")]).await.expect("writable again");
+    let polled = broker.poll("default", "full", 0, PollRequest::new(PollingStrategy::First)).await.expect("poll");
+    let payloads: Vec<_> = polled.messages.iter().map(|m| m.payload.clone()).collect();
+    assert_eq!(payloads, ["kept", "z"], "nothing of the failed appends was stored");
+    let info = &broker.topic("default", "full").await.expect("describe").partitions[0];
+    assert_eq!((info.health.clone(), info.restarts), (Health::Online, 0), "a full disk is not a crash");
+    broker.shutdown().await.expect("shutdown");
+}

@@ -10,9 +10,9 @@ use callboard_protocol::batch::{BatchBuilder, BatchHeader, Header, ProducerInfo,
 use callboard_storage::{Committer, StorageError};
 use tokio::sync::oneshot;
 
+use super::PartitionActor;
 use super::messages::*;
 use super::producers::Verdict;
-use super::{PartitionActor, READ_ONLY_RETRY};
 use crate::config::DurabilityPolicy;
 use crate::error::{BrokerError, Result};
 
@@ -20,6 +20,8 @@ use crate::error::{BrokerError, Result};
 pub const MESSAGES_IN: &str = "callboard_messages_in_total";
 /// Counter of bytes appended.
 pub const BYTES_IN: &str = "callboard_bytes_in_total";
+/// Histogram of append latency as a producer sees it (queueing, write and durability wait), in seconds.
+pub const APPEND_SECONDS: &str = "callboard_append_seconds";
 /// Counter of bytes served to consumers.
 pub const BYTES_OUT: &str = "callboard_bytes_out_total";
 
@@ -113,7 +115,7 @@ impl PartitionActor {
             Err(StorageError::DiskFull { path }) => {
                 let reason = format!("disk full while writing {}", path.display());
                 self.health = Health::ReadOnly(reason.clone());
-                self.read_only_until = Some(Instant::now() + READ_ONLY_RETRY);
+                self.read_only_until = Some(Instant::now() + self.setup.read_only_retry);
                 Err(self.read_only(reason))
             }
             Err(e) => Err(e.into()),
@@ -264,17 +266,26 @@ impl Handler<Append> for PartitionActor {
     type Result = ResponseFuture<Result<AppendAck>>;
 
     fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
+        let started = Instant::now();
+        let topic = self.setup.topic.clone();
+        let record =
+            move || metrics::histogram!(APPEND_SECONDS, "topic" => topic).record(started.elapsed().as_secs_f64());
         match self.guarded(ctx, |act| act.append_now(msg.batch)) {
             Ok((ack, sync)) => {
                 if ack.stored > 0 {
                     self.wake_parked();
                 }
                 match sync {
-                    None => Box::pin(async move { Ok(ack) }),
+                    None => {
+                        record();
+                        Box::pin(async move { Ok(ack) })
+                    }
                     Some((committer, to)) => {
                         let unavailable = self.unavailable("the durability wait was interrupted");
                         Box::pin(async move {
-                            match tokio::task::spawn_blocking(move || committer.sync_to(to)).await {
+                            let synced = tokio::task::spawn_blocking(move || committer.sync_to(to)).await;
+                            record();
+                            match synced {
                                 Ok(Ok(())) => Ok(ack),
                                 Ok(Err(e)) => Err(e.into()),
                                 Err(_) => Err(unavailable),

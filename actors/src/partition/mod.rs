@@ -4,7 +4,7 @@
 //! which runs recovery. Past `max_restarts` within `restart_window` the partition stays offline.
 
 mod dedup;
-mod handlers;
+pub(crate) mod handlers;
 mod messages;
 mod offsets;
 mod parked;
@@ -33,8 +33,6 @@ use crate::error::{BrokerError, Result};
 
 /// Counter of partition actor restarts.
 pub const RESTARTS_TOTAL: &str = "callboard_partition_restarts_total";
-/// How long a partition stays read-only after a full disk before it tries writing again.
-const READ_ONLY_RETRY: Duration = Duration::from_secs(5);
 
 /// Everything a partition actor needs to (re)open its log.
 #[derive(Debug, Clone)]
@@ -50,6 +48,7 @@ pub(crate) struct PartitionSetup {
     pub(crate) restart_window: Duration,
     pub(crate) retention_check: Duration,
     pub(crate) producer_expiry: Duration,
+    pub(crate) read_only_retry: Duration,
     /// The first producer id not yet allocated (shared with the broker actor).
     pub(crate) producer_ids: Arc<AtomicI64>,
 }

@@ -24,227 +24,31 @@
 //! Every iteration seeds its own `StdRng` from a fixed base seed and its number, and every assertion message names
 //! the seed, so a failure replays exactly (apart from thread interleavings in the concurrent test): set
 //! `CALLBOARD_POWER_LOSS_SEED=<seed>` to run only that iteration.
+//!
+//! The helpers live in [`harness`] (seeds, configurations, random batches and the model of expected contents),
+//! [`crash`] (the simulated power losses) and [`verify`] (checking a reopened log against the model); the
+//! deterministic bug reproductions are in [`regressions`]. This file holds the randomized tests.
+//!
+//! [`SimEnv`]: callboard_storage::SimEnv
 
-use std::collections::BTreeMap;
+mod crash;
+mod harness;
+mod regressions;
+mod verify;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use callboard_protocol::batch::{BatchBuilder, BatchHeader, RecordData, validate};
-use callboard_storage::{CrashMode, Durability, Env, LogConfig, PartitionLog, SimEnv};
+use callboard_storage::{Durability, Env, SimEnv};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Partition directory inside the simulated file system.
-const DIR: &str = "/p/0";
-/// Replays a single iteration with this seed instead of all of them.
-const SEED_VAR: &str = "CALLBOARD_POWER_LOSS_SEED";
-
-/// Every batch appended and still expected at its offset: base offset → exact stored bytes.
-type Model = BTreeMap<u64, Vec<u8>>;
-
-/// The seeds one test runs: `count` seeds derived from `base`, or the one in `CALLBOARD_POWER_LOSS_SEED`.
-fn seeds(base: u64, count: u64) -> Vec<u64> {
-    match std::env::var(SEED_VAR) {
-        Ok(s) => vec![parse_seed(&s)],
-        Err(_) => (0..count).map(|i| base.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15))).collect(),
-    }
-}
-
-fn parse_seed(s: &str) -> u64 {
-    let parsed = match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse(),
-    };
-    parsed.unwrap_or_else(|e| panic!("{SEED_VAR}={s:?} is not a seed: {e}"))
-}
-
-/// A log configuration with small segments and dense indexes, so rolls and index writes happen often.
-fn random_config(rng: &mut StdRng, durability: Durability) -> LogConfig {
-    LogConfig {
-        segment_bytes: rng.random_range(1024..=8192),
-        index_interval_bytes: rng.random_range(32..=1024),
-        durability,
-        ..LogConfig::default()
-    }
-}
-
-fn open(env: &SimEnv, config: &LogConfig, ctx: &str) -> PartitionLog {
-    PartitionLog::open_in(Arc::new(env.clone()), DIR, config.clone())
-        .unwrap_or_else(|e| panic!("{ctx}: opening the log failed: {e}"))
-}
-
-/// A batch of 1–8 records with unique keys and random values (usually small, now and then larger than a segment).
-fn random_batch(rng: &mut StdRng, next_seq: &mut u64, now_ms: i64) -> Vec<u8> {
-    let mut builder = BatchBuilder::new();
-    let big = rng.random_bool(0.03);
-    for _ in 0..rng.random_range(1..=8) {
-        let key = next_seq.to_string();
-        *next_seq += 1;
-        let len = if big { rng.random_range(1000..=3000) } else { rng.random_range(0..=200) };
-        // Cheap bytes (xorshift seeded from the test's RNG): a debug-build ChaCha per byte would dominate the run.
-        let mut x = rng.random::<u64>() | 1;
-        let value: Vec<u8> = (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        let timestamp = now_ms + rng.random_range(-5..=5);
-        builder.push(&RecordData { timestamp, key: Some(key.as_bytes()), value: Some(&value), ..Default::default() });
-    }
-    builder.finish()
-}
-
-/// Appends a random batch and records it in the model. Returns its base offset and the offset after it.
-fn append_random(
-    log: &mut PartitionLog,
-    env: &SimEnv,
-    rng: &mut StdRng,
-    next_seq: &mut u64,
-    model: &mut Model,
-    ctx: &str,
-) -> (u64, u64) {
-    let mut batch = random_batch(rng, next_seq, env.now_ms());
-    let appended = log.append(&mut batch).unwrap_or_else(|e| panic!("{ctx}: append failed: {e}"));
-    assert!(
-        model.range(appended.base_offset..).next().is_none(),
-        "{ctx}: append reused offset {} already in the model",
-        appended.base_offset
-    );
-    model.insert(appended.base_offset, batch);
-    (appended.base_offset, appended.next_offset)
-}
-
-/// Simulates a power loss: either drops every unsynced write or keeps a random part of each unsynced tail.
-fn power_loss(env: &SimEnv, rng: &mut StdRng) -> CrashMode {
-    let mode = if rng.random_bool(0.5) {
-        CrashMode::DropUnsynced
-    } else {
-        let keep_per_mille = match rng.random_range(0..4) {
-            0 => 0,
-            1 => 1000,
-            _ => rng.random_range(1..1000),
-        };
-        CrashMode::TornTail { keep_per_mille }
-    };
-    env.crash_with(mode);
-    mode
-}
-
-/// A power loss (see [`power_loss`]) that, a third of the time, also overwrites a few bytes of whatever survived
-/// of the active segment's unsynced tail with garbage, as a torn write whose last sectors hold stale or zeroed data
-/// would. Only bytes past `durable_offset()` are touched, so nothing the log claims durable is damaged. Returns a
-/// description for assertion messages.
-fn power_loss_with_garbage(env: &SimEnv, rng: &mut StdRng, log: &PartitionLog) -> String {
-    let active = log.segments().last().map_or(0, |s| s.base_offset);
-    let durable = log.durable_offset();
-    let path = std::path::Path::new(DIR).join(format!("{active:020}.log"));
-    // Byte position of the first batch at or past the durable offset, walking the segment's current contents.
-    let contents = env.read_file(&path).unwrap_or_default();
-    let mut durable_pos = 0;
-    while let Ok(header) = BatchHeader::parse(&contents[durable_pos..]) {
-        if header.base_offset >= durable || durable_pos + header.total_len() > contents.len() {
-            break;
-        }
-        durable_pos += header.total_len();
-    }
-    let mode = power_loss(env, rng);
-    let survived = env.read_file(&path).map_or(0, |d| d.len());
-    if survived <= durable_pos || !rng.random_bool(0.33) {
-        return format!("{mode:?}");
-    }
-    let pos = rng.random_range(durable_pos..survived);
-    let len = rng.random_range(1..=16).min(survived - pos);
-    let garbage: Vec<u8> = if rng.random_bool(0.5) { vec![0; len] } else { (0..len).map(|_| rng.random()).collect() };
-    env.corrupt(&path, pos, &garbage);
-    format!("{mode:?} + {len} garbage bytes at byte {pos} of segment {active} (durable up to byte {durable_pos})")
-}
-
-/// Offset where the active (last) segment starts: everything below it is in sealed, fsynced segments.
-fn sealed_end(log: &PartitionLog) -> u64 {
-    log.segments().last().map_or(0, |s| s.base_offset)
-}
-
-/// Reads the whole log, from its start to its end, and checks it is a clean prefix of `model`: offsets contiguous,
-/// every batch valid and equal byte for byte to the one appended at its offset. Also reads a few random offsets
-/// one batch at a time (index lookups). Returns the base offsets read, in order.
-fn check_clean_prefix(log: &PartitionLog, model: &Model, rng: &mut StdRng, ctx: &str) -> Vec<u64> {
-    let start = log.log_start_offset();
-    let end = log.next_offset();
-    let mut bases = Vec::new();
-    let mut at = start;
-    let mut expected: Option<u64> = None;
-    while at < end {
-        let max_bytes = rng.random_range(1..=16 << 10);
-        let read = log.read(at, max_bytes).unwrap_or_else(|e| panic!("{ctx}: read at {at} of [{start}, {end}): {e}"));
-        assert!(!read.bytes.is_empty(), "{ctx}: read at {at} below the end {end} returned nothing");
-        let mut buf = &read.bytes[..];
-        while !buf.is_empty() {
-            let header = BatchHeader::parse(buf).unwrap_or_else(|e| panic!("{ctx}: header near offset {at}: {e}"));
-            let base = header.base_offset;
-            match expected {
-                Some(e) => assert_eq!(base, e, "{ctx}: offsets are not contiguous"),
-                None => assert!(
-                    base <= at && at < header.next_offset(),
-                    "{ctx}: read at {at} returned a batch of [{base}, {})",
-                    header.next_offset()
-                ),
-            }
-            assert!(header.total_len() <= buf.len(), "{ctx}: read returned a partial batch at {base}");
-            let (bytes, rest) = buf.split_at(header.total_len());
-            validate(bytes).unwrap_or_else(|e| panic!("{ctx}: stored batch at {base} is invalid: {e}"));
-            let want = model.get(&base).unwrap_or_else(|| panic!("{ctx}: batch at {base} was never appended there"));
-            assert!(bytes == &want[..], "{ctx}: batch at {base} differs from the one appended there");
-            bases.push(base);
-            expected = Some(header.next_offset());
-            buf = rest;
-        }
-        assert_eq!(Some(read.next_offset), expected, "{ctx}: read.next_offset disagrees with the batches");
-        at = read.next_offset;
-    }
-    if start <= end {
-        assert_eq!(at, end, "{ctx}: batches end at {at}, the log end is {end}");
-    }
-    for _ in 0..4 {
-        if start >= end {
-            break;
-        }
-        let offset = rng.random_range(start..end);
-        let read = log.read(offset, 1).unwrap_or_else(|e| panic!("{ctx}: point read at {offset}: {e}"));
-        let header = BatchHeader::parse(&read.bytes).unwrap_or_else(|e| panic!("{ctx}: point read at {offset}: {e}"));
-        assert!(
-            header.base_offset <= offset && offset < header.next_offset(),
-            "{ctx}: point read at {offset} returned [{}, {})",
-            header.base_offset,
-            header.next_offset()
-        );
-        assert!(read.bytes.len() == header.total_len(), "{ctx}: point read at {offset} returned more than one batch");
-        assert!(
-            model.get(&header.base_offset).is_some_and(|want| want[..] == read.bytes[..]),
-            "{ctx}: point read at {offset} differs from the batch appended there"
-        );
-    }
-    bases
-}
-
-/// Checks that every batch of the model inside `[from, until)` was read back.
-fn assert_survived(bases: &[u64], model: &Model, from: u64, until: u64, what: &str, ctx: &str) {
-    for (&base, bytes) in model.range(from..) {
-        let header = BatchHeader::parse(bytes).unwrap_or_else(|e| panic!("{ctx}: model batch at {base}: {e}"));
-        if header.next_offset() > until {
-            break;
-        }
-        assert!(bases.binary_search(&base).is_ok(), "{ctx}: batch at {base} ({what} up to {until}) was lost");
-    }
-}
-
-/// After a reopen: drops from the model what the crash legitimately lost (everything at or after the new end).
-fn forget_lost_tail(model: &mut Model, end: u64) {
-    model.split_off(&end);
-}
+use crash::{power_loss, power_loss_with_garbage};
+use harness::{
+    Model, SEED_VAR, append_random, batch_end, forget_lost_tail, open, random_batch, random_config, sealed_end, seeds,
+};
+use verify::{assert_survived, check_clean_prefix};
 
 /// (a) Under `Durability::Always`, batches acknowledged after `sync_to` survive power losses at random points.
 #[test]
@@ -527,11 +331,11 @@ fn delete_records_and_truncation_stay_consistent_across_power_loss() {
                         let new_end = log
                             .truncate_to(offset)
                             .unwrap_or_else(|e| panic!("{ctx}: step {step}: truncate_to({offset}): {e}"));
-                        // When the batch holding `offset` begins below the log start, the library currently cuts
-                        // below the start (`truncate_to_never_leaves_the_end_below_the_start` reproduces it); a fixed
-                        // library restarts the log at its start instead. Both are accepted here.
+                        // When the batch holding `offset` begins below the log start, the log restarts empty at
+                        // its start (see `regressions::truncate_to_never_leaves_the_end_below_the_start`).
+                        let expected = if holder < start { start } else { holder };
                         assert!(
-                            new_end == holder || (holder < start && new_end == start),
+                            new_end == expected,
                             "{ctx}: truncate_to({offset}) returned {new_end}; the batch holding it starts at {holder}"
                         );
                         assert_eq!(log.next_offset(), new_end, "{ctx}: log end after truncate_to({offset})");
@@ -570,105 +374,4 @@ fn delete_records_and_truncation_stay_consistent_across_power_loss() {
             durable_start = start;
         }
     }
-}
-
-/// Offset after the batch `bytes`.
-fn batch_end(bytes: &[u8]) -> u64 {
-    BatchHeader::parse(bytes).map_or(0, |h| h.next_offset())
-}
-
-/// Bug reproduction: after a process crash (the log dropped without `close`) and a reopen, `durable_offset()`
-/// claims the whole recovered log is durable and `flush()` does nothing, although the recovered tail was never
-/// synced; a power loss then loses batches that were "flushed".
-#[test]
-fn flush_after_recovering_from_a_process_crash_makes_the_tail_durable() {
-    let env = SimEnv::new();
-    let config = LogConfig { segment_bytes: 1 << 20, durability: Durability::Never, ..LogConfig::default() };
-    let mut rng = StdRng::seed_from_u64(1);
-    let mut model = Model::new();
-    let mut next_seq = 0;
-    let mut log = open(&env, &config, "first open");
-    for _ in 0..10 {
-        append_random(&mut log, &env, &mut rng, &mut next_seq, &mut model, "append");
-    }
-    let end = log.next_offset();
-    drop(log); // the process dies; the page cache keeps the data
-    let log = open(&env, &config, "reopen after the process crash");
-    assert_eq!(log.next_offset(), end, "a process crash loses nothing");
-    log.flush().expect("flush after recovery");
-    assert_eq!(log.durable_offset(), end);
-    env.crash();
-    drop(log);
-    let log = open(&env, &config, "reopen after the power loss");
-    assert_eq!(log.next_offset(), end, "flush() returned, yet a power loss lost the recovered tail");
-}
-
-/// Bug reproduction: a process crash inside a segment roll, after the new segment's files were created but before
-/// the directory was synced, leaves a segment whose directory entry is not durable. Reopening does not sync the
-/// directory, so a batch appended to that segment and acknowledged after `sync_to` is lost by a power loss.
-#[test]
-fn acknowledged_append_after_a_crash_mid_roll_survives_power_loss() {
-    let env = SimEnv::new();
-    let config = LogConfig { durability: Durability::Always, ..LogConfig::default() };
-    let mut rng = StdRng::seed_from_u64(2);
-    let mut model = Model::new();
-    let mut next_seq = 0;
-    let mut log = open(&env, &config, "first open");
-    for _ in 0..5 {
-        append_random(&mut log, &env, &mut rng, &mut next_seq, &mut model, "append");
-    }
-    let end = log.next_offset();
-    log.committer().sync_to(end).expect("sync");
-    drop(log);
-    // The state `roll()` leaves when the process dies between `Segment::create` and `sync_dir`: the old segment is
-    // synced, the new one's files exist, but their directory entries are not durable yet.
-    for ext in ["log", "index", "timeindex"] {
-        let path = std::path::Path::new(DIR).join(format!("{end:020}.{ext}"));
-        env.open_file(&path, true).expect("create the new segment's file");
-    }
-    let mut log = open(&env, &config, "reopen after the process crash");
-    assert_eq!(log.segments().last().map(|s| s.base_offset), Some(end), "the new segment is the active one");
-    let (base, next) = append_random(&mut log, &env, &mut rng, &mut next_seq, &mut model, "append after reopening");
-    log.committer().sync_to(next).expect("sync");
-    env.crash();
-    drop(log);
-    let log = open(&env, &config, "reopen after the power loss");
-    assert!(
-        log.next_offset() >= next,
-        "the batch at {base}, acknowledged after sync_to({next}), was lost: the log ends at {}",
-        log.next_offset()
-    );
-}
-
-/// Bug reproduction: `truncate_to(offset)` with `offset` at the log start but inside a batch that begins below it
-/// leaves the log end below the log start; the next append is then acknowledged at an offset no read can reach.
-#[test]
-fn truncate_to_never_leaves_the_end_below_the_start() {
-    let env = SimEnv::new();
-    let config = LogConfig { durability: Durability::Always, ..LogConfig::default() };
-    let mut log = open(&env, &config, "open");
-    let mut two = {
-        let mut b = BatchBuilder::new();
-        b.push(&RecordData { timestamp: 1, value: Some(b"a"), ..Default::default() });
-        b.push(&RecordData { timestamp: 1, value: Some(b"b"), ..Default::default() });
-        b.finish()
-    };
-    log.append(&mut two.clone()).expect("append [0, 2)");
-    log.append(&mut two).expect("append [2, 4)");
-    assert_eq!(log.delete_records_before(3).expect("delete before 3"), 3);
-    let end = log.truncate_to(3).expect("truncate_to(3) is allowed: 3 is the log start");
-    assert!(
-        end >= log.log_start_offset(),
-        "truncate_to(3) left the log end at {end}, below the log start {}",
-        log.log_start_offset()
-    );
-    let mut one = {
-        let mut b = BatchBuilder::new();
-        b.push(&RecordData { timestamp: 1, value: Some(b"c"), ..Default::default() });
-        b.finish()
-    };
-    let appended = log.append(&mut one).expect("append");
-    log.committer().sync_to(appended.next_offset).expect("sync");
-    let read = log.read(appended.base_offset, 1 << 10);
-    assert!(read.is_ok(), "acknowledged batch at {} cannot be read: {:?}", appended.base_offset, read.err());
 }

@@ -139,7 +139,9 @@ impl PartitionActor {
             return Ok(None);
         }
         let log = self.serving()?;
-        let read = log.read(start, req.max_bytes)?;
+        // Stop at the batch holding the last wanted offset: reading (and CRC-checking) up to `max_bytes` for a
+        // small `max_count` wastes work.
+        let read = log.read_until(start, req.max_bytes, start.saturating_add(u64::from(req.max_count.max(1))))?;
         let next_offset = read.next_offset.min(start.saturating_add(u64::from(req.max_count.max(1))));
         if let Some(consumer) = req.consumer.as_ref().filter(|c| c.auto_commit) {
             self.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&consumer.name, next_offset)?;
@@ -196,23 +198,24 @@ impl PartitionActor {
         }
     }
 
-    /// Serves every parked poll that now has data.
-    fn wake_parked(&mut self) {
+    /// Serves every parked poll that now has data, cancelling its timeout.
+    fn wake_parked(&mut self, ctx: &mut Context<Self>) {
         if self.parked.is_empty() {
             return;
         }
         for poll in self.parked.drain() {
-            match self.fetch_now(&poll.request) {
+            let answer = match self.fetch_now(&poll.request) {
                 Ok(None) => {
                     self.parked.park_again(poll);
+                    continue;
                 }
-                Ok(Some(fetched)) => {
-                    let _ = poll.reply.send(Ok(fetched));
-                }
-                Err(e) => {
-                    let _ = poll.reply.send(Err(e));
-                }
+                Ok(Some(fetched)) => Ok(fetched),
+                Err(e) => Err(e),
+            };
+            if let Some(timer) = poll.timer {
+                ctx.cancel_future(timer);
             }
+            let _ = poll.reply.send(answer);
         }
     }
 }
@@ -273,7 +276,7 @@ impl Handler<Append> for PartitionActor {
         match self.guarded(ctx, |act| act.append_now(msg.batch)) {
             Ok((ack, sync)) => {
                 if ack.stored > 0 {
-                    self.wake_parked();
+                    self.wake_parked(ctx);
                 }
                 match sync {
                     None => {
@@ -318,11 +321,12 @@ impl Handler<Fetch> for PartitionActor {
                 let (tx, rx) = oneshot::channel();
                 let wait = msg.max_wait;
                 let id = self.parked.park(msg, tx);
-                ctx.run_later(wait, move |act, _| {
+                let timer = ctx.run_later(wait, move |act, _| {
                     if let Some(poll) = act.parked.take(id) {
                         let _ = poll.reply.send(act.empty_fetch(&poll.request));
                     }
                 });
+                self.parked.set_timer(id, timer);
                 let unavailable = self.unavailable("the partition restarted during a long poll");
                 Box::pin(async move { rx.await.unwrap_or(Err(unavailable)) })
             }
@@ -402,7 +406,10 @@ impl Handler<Retire> for PartitionActor {
         });
         self.offsets = None;
         self.dedup = None;
+        // A deleted partition's files are removed below: syncing them first would only cost I/O (up to a whole
+        // segment's fsync, blocking every partition on this arbiter).
         if let Some(log) = self.log.take()
+            && !msg.delete_files
             && let Err(e) = log.close()
         {
             tracing::warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "closing the log failed");

@@ -1,5 +1,6 @@
 //! Long polls parked in a partition actor until data arrives or their wait ends. Appends wake them; nothing polls.
 
+use actix::SpawnHandle;
 use tokio::sync::oneshot;
 
 use super::messages::{Fetch, Fetched};
@@ -10,6 +11,9 @@ pub(crate) struct ParkedPoll {
     pub(crate) id: u64,
     pub(crate) request: Fetch,
     pub(crate) reply: oneshot::Sender<Result<Fetched>>,
+    /// Its timeout, cancelled when the poll is answered early (an actix context polls every pending timer on each
+    /// wake-up, so leftover timers slow down every message the partition handles).
+    pub(crate) timer: Option<SpawnHandle>,
 }
 
 /// The parked polls of one partition, bounded.
@@ -32,8 +36,15 @@ impl Parked {
     pub(crate) fn park(&mut self, request: Fetch, reply: oneshot::Sender<Result<Fetched>>) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        self.polls.push(ParkedPoll { id, request, reply });
+        self.polls.push(ParkedPoll { id, request, reply, timer: None });
         id
+    }
+
+    /// Records the timeout of the poll `id`.
+    pub(crate) fn set_timer(&mut self, id: u64, timer: SpawnHandle) {
+        if let Some(poll) = self.polls.iter_mut().find(|p| p.id == id) {
+            poll.timer = Some(timer);
+        }
     }
 
     /// Removes the poll `id` if it is still parked.

@@ -97,14 +97,8 @@ impl Metadata {
 
     /// Atomically replaces the metadata file.
     pub fn save(&self, data_dir: &Path) -> Result<()> {
-        let tmp = data_dir.join(format!("{FILE}.tmp"));
-        let path = data_dir.join(FILE);
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| BrokerError::InvalidConfig(e.to_string()))?;
-        let mut file = fs::File::create(&tmp).map_err(|e| BrokerError::io(&tmp, e))?;
-        file.write_all(&bytes).map_err(|e| BrokerError::io(&tmp, e))?;
-        file.sync_all().map_err(|e| BrokerError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| BrokerError::io(&path, e))?;
-        sync_dir(data_dir)
+        write_atomically(data_dir, FILE, &bytes)
     }
 
     /// The stream called `name`.
@@ -127,6 +121,18 @@ impl Metadata {
             .ok_or_else(|| BrokerError::TopicNotFound { stream: stream.into(), topic: topic.into() })?;
         Ok((s, t))
     }
+}
+
+/// Replaces `dir/name` with `bytes` atomically and durably: write a temporary file, fsync it, rename it over the
+/// old one, fsync the directory.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let mut file = fs::File::create(&tmp).map_err(|e| BrokerError::io(&tmp, e))?;
+    file.write_all(bytes).map_err(|e| BrokerError::io(&tmp, e))?;
+    file.sync_all().map_err(|e| BrokerError::io(&tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| BrokerError::io(&path, e))?;
+    sync_dir(dir)
 }
 
 /// Fsyncs a directory so that entries created, renamed or removed in it are durable.

@@ -2,13 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
-use crate::metadata::sync_dir;
+use crate::metadata::write_atomically;
 
 const FILE: &str = "consumer-offsets.json";
 
@@ -69,15 +68,9 @@ impl ConsumerOffsets {
     }
 
     fn persist(&self) -> Result<()> {
-        let tmp = self.dir.join(format!("{FILE}.tmp"));
-        let path = self.dir.join(FILE);
         let body = OffsetsFile { version: 1, offsets: self.offsets.clone() };
         let bytes = serde_json::to_vec(&body).map_err(|e| BrokerError::InvalidConfig(e.to_string()))?;
-        let mut file = fs::File::create(&tmp).map_err(|e| BrokerError::io(&tmp, e))?;
-        file.write_all(&bytes).map_err(|e| BrokerError::io(&tmp, e))?;
-        file.sync_data().map_err(|e| BrokerError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| BrokerError::io(&path, e))?;
-        sync_dir(&self.dir)
+        write_atomically(&self.dir, FILE, &bytes)
     }
 }
 

@@ -11,6 +11,7 @@ use callboard_storage::Env;
 
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::error::{BrokerError, Result};
+use crate::group::actor::{ConsumerGroupActor, TopicsChanged};
 use crate::metadata::{DEFAULT_STREAM, Metadata, StreamMeta, TopicMeta, topic_dir};
 use crate::names::validate_name;
 use crate::partition::{PartitionActor, PartitionInfo, PartitionSetup};
@@ -70,12 +71,13 @@ fn topic_info(stream: &str, t: &TopicMeta) -> TopicInfo {
 
 /// The metadata actor.
 pub struct BrokerActor {
-    config: BrokerConfig,
-    metadata: Metadata,
+    pub(crate) config: BrokerConfig,
+    pub(crate) metadata: Metadata,
     workers: Vec<ArbiterHandle>,
     topics: HashMap<(String, String), Addr<TopicActor>>,
-    routes: Arc<RwLock<Routes>>,
+    pub(crate) routes: Arc<RwLock<Routes>>,
     producer_ids: Arc<AtomicI64>,
+    pub(crate) groups: HashMap<(String, String), Addr<ConsumerGroupActor>>,
 }
 
 impl BrokerActor {
@@ -83,7 +85,15 @@ impl BrokerActor {
     pub(crate) fn new(config: BrokerConfig, workers: Vec<ArbiterHandle>, routes: Arc<RwLock<Routes>>) -> Result<Self> {
         let metadata = Metadata::load_or_create(&config.data_dir, config.env.now_ms())?;
         let producer_ids = Arc::new(AtomicI64::new(metadata.next_producer_id));
-        let mut actor = BrokerActor { config, metadata, workers, topics: HashMap::new(), routes, producer_ids };
+        let mut actor = BrokerActor {
+            config,
+            metadata,
+            workers,
+            topics: HashMap::new(),
+            routes,
+            producer_ids,
+            groups: HashMap::new(),
+        };
         let existing: Vec<(StreamMeta, TopicMeta)> =
             actor.metadata.streams.iter().flat_map(|s| s.topics.iter().map(move |t| (s.clone(), t.clone()))).collect();
         for (stream, topic) in existing {
@@ -154,7 +164,13 @@ impl Handler<CreateStream> for BrokerActor {
             return Err(BrokerError::LimitExceeded(format!("at most {} streams", self.config.max_streams)));
         }
         let id = self.metadata.next_stream_id;
-        let stream = StreamMeta { id, name: msg.0.clone(), created_ms: self.config.env.now_ms(), topics: vec![] };
+        let stream = StreamMeta {
+            id,
+            name: msg.0.clone(),
+            created_ms: self.config.env.now_ms(),
+            topics: vec![],
+            groups: vec![],
+        };
         let mut next = self.metadata.clone();
         next.next_stream_id += 1;
         next.streams.push(stream.clone());
@@ -305,6 +321,11 @@ impl Handler<AddPartitions> for BrokerActor {
             .map(move |r: Result<_>, act, _| {
                 let (topic, partitions, total) = r?;
                 act.publish(&msg.stream, &topic, partitions);
+                for ((stream, _), group) in &act.groups {
+                    if *stream == msg.stream {
+                        group.do_send(TopicsChanged);
+                    }
+                }
                 Ok(total)
             }),
         )

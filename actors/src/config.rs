@@ -130,6 +130,10 @@ pub struct BrokerConfig {
     pub producer_expiry: Duration,
     /// After a full disk a partition refuses writes (read-only) for this long before trying again.
     pub read_only_retry: Duration,
+    /// Most members one consumer group may have.
+    pub max_group_members: usize,
+    /// Most consumer groups per stream.
+    pub max_groups_per_stream: usize,
     /// Most streams the broker holds.
     pub max_streams: usize,
     /// Most topics per stream.
@@ -149,6 +153,8 @@ impl Default for BrokerConfig {
             retention_check: Duration::from_secs(30),
             producer_expiry: Duration::from_secs(7 * 24 * 3600),
             read_only_retry: Duration::from_secs(5),
+            max_group_members: 1000,
+            max_groups_per_stream: 10_000,
             max_streams: 10_000,
             max_topics_per_stream: 10_000,
             env: Arc::new(OsEnv),

@@ -114,6 +114,40 @@ pub enum BrokerError {
     /// A configured limit was reached.
     #[error("limit reached: {0}")]
     LimitExceeded(String),
+    /// The consumer group has no such member.
+    #[error("group '{group}' has no member '{member_id}' (it left or expired); join again")]
+    UnknownMember {
+        /// Group.
+        group: String,
+        /// Member id.
+        member_id: String,
+    },
+    /// A request from an older generation of the group.
+    #[error("group '{group}' is at generation {current}, the request is from generation {got}")]
+    StaleGeneration {
+        /// Group.
+        group: String,
+        /// Current generation.
+        current: u32,
+        /// Generation of the request.
+        got: u32,
+    },
+    /// The partition is not assigned to the member.
+    #[error("partition {topic}/{partition} is not assigned to this member of group '{group}'")]
+    NotAssigned {
+        /// Group.
+        group: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: u32,
+    },
+    /// No group has that name.
+    #[error("consumer group '{0}' not found")]
+    GroupNotFound(String),
+    /// The group still has members.
+    #[error("consumer group '{0}' still has members")]
+    GroupNotEmpty(String),
     /// The broker is shutting down (or has shut down).
     #[error("the broker is shutting down")]
     ShuttingDown,
@@ -159,6 +193,11 @@ impl BrokerError {
             BrokerError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
             BrokerError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             BrokerError::ShuttingDown => ErrorCode::ShuttingDown,
+            BrokerError::UnknownMember { .. } => ErrorCode::UnknownMember,
+            BrokerError::StaleGeneration { .. } => ErrorCode::StaleGeneration,
+            BrokerError::NotAssigned { .. } => ErrorCode::NotAssigned,
+            BrokerError::GroupNotFound(_) => ErrorCode::GroupNotFound,
+            BrokerError::GroupNotEmpty(_) => ErrorCode::GroupNotEmpty,
             BrokerError::DataDirLocked(_) => ErrorCode::Locked,
             BrokerError::Storage(e) => e.code(),
             BrokerError::Io { .. } => ErrorCode::StorageError,

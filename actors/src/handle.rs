@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -110,13 +110,15 @@ pub struct BrokerStatus {
     pub restarts: u64,
 }
 
-struct Inner {
-    broker: Addr<BrokerActor>,
+pub(crate) struct Inner {
+    pub(crate) broker: Addr<BrokerActor>,
     routes: Arc<RwLock<Routes>>,
     threads: Mutex<ActorThreads>,
     env: Arc<dyn Env>,
     started: Instant,
     stopped: AtomicBool,
+    /// Turn counter spreading group polls over assigned partitions.
+    pub(crate) poll_turn: AtomicUsize,
     data_dir: PathBuf,
     lock: Mutex<Option<File>>,
 }
@@ -124,7 +126,7 @@ struct Inner {
 /// A running embedded broker. Clones share it.
 #[derive(Clone)]
 pub struct Broker {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -135,7 +137,7 @@ impl std::fmt::Debug for Broker {
 
 const LOCK_FILE: &str = ".broker.lock";
 
-fn closed(_: MailboxError) -> BrokerError {
+pub(crate) fn closed(_: MailboxError) -> BrokerError {
     BrokerError::ShuttingDown
 }
 
@@ -173,13 +175,14 @@ impl Broker {
             env,
             started: Instant::now(),
             stopped: AtomicBool::new(false),
+            poll_turn: AtomicUsize::new(0),
             data_dir: dir,
             lock: Mutex::new(Some(lock)),
         };
         Ok(Broker { inner: Arc::new(inner) })
     }
 
-    fn route(&self, stream: &str, topic: &str) -> Result<Arc<Route>> {
+    pub(crate) fn route(&self, stream: &str, topic: &str) -> Result<Arc<Route>> {
         if self.inner.stopped.load(Ordering::Acquire) {
             return Err(BrokerError::ShuttingDown);
         }

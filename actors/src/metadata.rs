@@ -29,6 +29,18 @@ pub struct StreamMeta {
     pub created_ms: i64,
     /// Topics, in creation order.
     pub topics: Vec<TopicMeta>,
+    /// Consumer groups (their offsets live in the partitions).
+    #[serde(default)]
+    pub groups: Vec<GroupMeta>,
+}
+
+/// A consumer group, remembered across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMeta {
+    /// Name.
+    pub name: String,
+    /// Every topic a member has subscribed to.
+    pub topics: std::collections::BTreeSet<String>,
 }
 
 /// One topic.
@@ -66,7 +78,13 @@ impl Metadata {
             next_stream_id: 2,
             next_topic_id: 1,
             next_producer_id: 1,
-            streams: vec![StreamMeta { id: 1, name: DEFAULT_STREAM.into(), created_ms: now_ms, topics: vec![] }],
+            streams: vec![StreamMeta {
+                id: 1,
+                name: DEFAULT_STREAM.into(),
+                created_ms: now_ms,
+                topics: vec![],
+                groups: vec![],
+            }],
         }
     }
 

@@ -61,6 +61,16 @@ pub enum ErrorCode {
     ShuttingDown = 25,
     /// A configured limit was reached.
     LimitExceeded = 26,
+    /// The consumer group has no such member (it left or expired): join again.
+    UnknownMember = 27,
+    /// The request comes from an older generation of the consumer group: heartbeat to learn the current one.
+    StaleGeneration = 28,
+    /// The partition is not assigned to this group member in this generation.
+    NotAssigned = 29,
+    /// No consumer group has that name.
+    GroupNotFound = 30,
+    /// The consumer group still has members.
+    GroupNotEmpty = 31,
 }
 
 impl ErrorCode {
@@ -93,6 +103,11 @@ impl ErrorCode {
         ErrorCode::UnknownProducer,
         ErrorCode::ShuttingDown,
         ErrorCode::LimitExceeded,
+        ErrorCode::UnknownMember,
+        ErrorCode::StaleGeneration,
+        ErrorCode::NotAssigned,
+        ErrorCode::GroupNotFound,
+        ErrorCode::GroupNotEmpty,
     ];
 
     /// The numeric code.

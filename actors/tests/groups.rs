@@ -1,0 +1,244 @@
+//! Consumer groups through the embedded API: membership and generations, cooperative rebalancing, generation
+//! fencing, at-least-once and at-most-once delivery, exact lag, persistence across a restart, add-partitions,
+//! admin calls, limits, and a property test over random churn.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use callboard_actors::*;
+use proptest::prelude::*;
+
+fn config(dir: &std::path::Path) -> BrokerConfig {
+    BrokerConfig { arbiters: 2, ..BrokerConfig::with_data_dir(dir) }
+}
+
+async fn produce(broker: &Broker, topic: &str, partitions: u32, per_partition: usize) {
+    for p in 0..partitions {
+        let msgs = (0..per_partition).map(|i| Message::new(format!("{p}:{i}"))).collect();
+        broker.send("default", topic, Partitioning::Partition(p), msgs).await.expect("send");
+    }
+}
+
+fn owned(members: &[&Membership]) -> Result<BTreeSet<TopicPartition>, String> {
+    let mut seen = BTreeSet::new();
+    for m in members {
+        for tp in &m.assignment {
+            if !seen.insert(tp.clone()) {
+                return Err(format!("{tp:?} owned twice"));
+            }
+        }
+    }
+    Ok(seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_rebalance_revokes_before_handing_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig { partitions: 4, ..Default::default() }).await.expect("topic");
+    let a = broker.join_group("default", "g", JoinRequest::new("a", &["t"])).await.expect("join a");
+    assert_eq!(a.assignment.len(), 4);
+    let b = broker.join_group("default", "g", JoinRequest::new("b", &["t"])).await.expect("join b");
+    assert_eq!(b.generation, a.generation + 1);
+    assert!(b.assignment.is_empty(), "b waits until a has released what moves: {:?}", b.assignment);
+    let a2 = broker.heartbeat("default", "g", &a.member_id).await.expect("heartbeat a");
+    assert_eq!(a2.assignment.len(), 2, "a keeps two partitions and keeps consuming them");
+    assert!(a2.assignment.iter().all(|tp| a.assignment.contains(tp)));
+    let b2 = broker.heartbeat("default", "g", &b.member_id).await.expect("heartbeat b");
+    let a3 = broker.heartbeat("default", "g", &a.member_id).await.expect("heartbeat a");
+    assert_eq!(b2.generation, a3.generation);
+    assert_eq!(b2.assignment.len(), 2);
+    assert_eq!(owned(&[&a3, &b2]).expect("disjoint").len(), 4);
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_fenced_by_generation_and_assignment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig { partitions: 2, ..Default::default() }).await.expect("topic");
+    let mut req = JoinRequest::new("a", &["t"]);
+    req.strategy = AssignmentStrategy::Range;
+    let a = broker.join_group("default", "g", req.clone()).await.expect("join");
+    broker.commit_group_offset("default", "g", &a, "t", 0, 0).await.expect("commit");
+    req.client_id = "b".into();
+    let b = broker.join_group("default", "g", req).await.expect("join b");
+    let err = broker.commit_group_offset("default", "g", &a, "t", 0, 0).await.expect_err("stale");
+    assert!(matches!(err, BrokerError::StaleGeneration { .. }), "{err}");
+    let a = broker.heartbeat("default", "g", &a.member_id).await.expect("heartbeat");
+    let theirs = &b.assignment[0];
+    let err = broker.commit_group_offset("default", "g", &a, &theirs.0, theirs.1, 0).await.expect_err("not assigned");
+    assert!(matches!(err, BrokerError::NotAssigned { .. }), "{err}");
+    broker.leave_group("default", "g", &b.member_id).await.expect("leave");
+    let err = broker.heartbeat("default", "g", &b.member_id).await.expect_err("left");
+    assert!(matches!(err, BrokerError::UnknownMember { .. }), "{err}");
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_least_once_redelivers_what_a_dead_member_did_not_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig::default()).await.expect("topic");
+    produce(&broker, "t", 1, 10).await;
+    let mut req = JoinRequest::new("a", &["t"]);
+    req.session_timeout = Duration::from_millis(300);
+    let a = broker.join_group("default", "g", req).await.expect("join");
+    let poll = GroupPoll { count: 4, ..GroupPoll::default() };
+    let first = broker.group_poll("default", "g", &a, poll).await.expect("poll");
+    assert_eq!(first.messages.len(), 4);
+    broker.commit_group_offset("default", "g", &a, "t", 0, first.next_offset).await.expect("commit");
+    let second = broker.group_poll("default", "g", &a, poll).await.expect("poll");
+    assert_eq!(second.messages[0].offset, 4);
+    // a processes 4..8 but dies before committing.
+    let b = broker.join_group("default", "g", JoinRequest::new("b", &["t"])).await.expect("join b");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let b = broker.heartbeat("default", "g", &b.member_id).await.expect("heartbeat");
+    let b = broker.heartbeat("default", "g", &b.member_id).await.expect("heartbeat");
+    assert_eq!(b.assignment, vec![("t".to_string(), 0)], "a expired; b owns the partition");
+    let again = broker.group_poll("default", "g", &b, GroupPoll { count: 100, ..poll }).await.expect("poll");
+    let offsets: Vec<u64> = again.messages.iter().map(|m| m.offset).collect();
+    assert_eq!(offsets, (4..10).collect::<Vec<_>>(), "uncommitted messages come again, nothing skipped");
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_once_auto_commit_and_exact_lag_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig { partitions: 2, ..Default::default() }).await.expect("topic");
+    produce(&broker, "t", 2, 5).await;
+    let a = broker.join_group("default", "g", JoinRequest::new("a", &["t"])).await.expect("join");
+    let lag = |d: &GroupDescription| d.partitions.iter().map(|p| p.lag).sum::<u64>();
+    assert_eq!(lag(&broker.describe_group("default", "g").await.expect("describe")), 10);
+    let poll = GroupPoll { count: 3, auto_commit: true, ..GroupPoll::default() };
+    let got = broker.group_poll("default", "g", &a, poll).await.expect("poll");
+    assert_eq!(got.messages.len(), 3);
+    let d = broker.describe_group("default", "g").await.expect("describe");
+    assert_eq!(lag(&d), 7, "auto-commit stored the offset before answering");
+    let p = d.partitions.iter().find(|p| p.partition == got.partition).expect("partition");
+    assert_eq!((p.committed, p.log_end, p.lag), (Some(3), 5, 2));
+    produce(&broker, "t", 1, 1).await;
+    assert_eq!(lag(&broker.describe_group("default", "g").await.expect("describe")), 8);
+    broker.leave_group("default", "g", &a.member_id).await.expect("leave");
+    broker.shutdown().await.expect("shutdown");
+
+    let broker = Broker::start(config(dir.path())).await.expect("restart");
+    assert_eq!(broker.list_groups("default").await.expect("groups"), ["g"]);
+    let d = broker.describe_group("default", "g").await.expect("describe");
+    assert_eq!(lag(&d), 8, "offsets survive a restart");
+    assert!(d.state.members.is_empty());
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reset_delete_add_partitions_and_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(BrokerConfig { max_group_members: 2, ..config(dir.path()) }).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig::default()).await.expect("topic");
+    produce(&broker, "t", 1, 6).await;
+    let a = broker.join_group("default", "g", JoinRequest::new("a", &["t"])).await.expect("join");
+    broker.join_group("default", "g", JoinRequest::new("b", &["t"])).await.expect("join");
+    let err = broker.join_group("default", "g", JoinRequest::new("c", &["t"])).await.expect_err("limit");
+    assert!(matches!(err, BrokerError::LimitExceeded(_)), "{err}");
+    let err = broker.reset_group_offsets("default", "g", "t", OffsetReset::Latest).await.expect_err("not empty");
+    assert!(matches!(err, BrokerError::GroupNotEmpty(_)), "{err}");
+
+    let generation = broker.heartbeat("default", "g", &a.member_id).await.expect("heartbeat").generation;
+    broker.add_partitions("default", "t", 1).await.expect("add");
+    let after = broker.heartbeat("default", "g", &a.member_id).await.expect("heartbeat");
+    assert!(after.generation > generation, "adding partitions starts a new generation");
+
+    for m in broker.describe_group("default", "g").await.expect("describe").state.members {
+        broker.leave_group("default", "g", &m.member_id).await.expect("leave");
+    }
+    let committed = |d: GroupDescription| d.partitions.iter().find(|p| p.partition == 0).and_then(|p| p.committed);
+    broker.reset_group_offsets("default", "g", "t", OffsetReset::Latest).await.expect("latest");
+    assert_eq!(committed(broker.describe_group("default", "g").await.expect("describe")), Some(6));
+    broker.reset_group_offsets("default", "g", "t", OffsetReset::Offset(2)).await.expect("offset");
+    assert_eq!(committed(broker.describe_group("default", "g").await.expect("describe")), Some(2));
+    broker.reset_group_offsets("default", "g", "t", OffsetReset::Earliest).await.expect("earliest");
+    assert_eq!(committed(broker.describe_group("default", "g").await.expect("describe")), Some(0));
+    broker.reset_group_offsets("default", "g", "t", OffsetReset::Timestamp(i64::MAX)).await.expect("timestamp");
+    assert_eq!(committed(broker.describe_group("default", "g").await.expect("describe")), Some(6));
+    broker.delete_group("default", "g").await.expect("delete");
+    assert!(broker.list_groups("default").await.expect("groups").is_empty());
+    assert!(matches!(broker.describe_group("default", "g").await, Err(BrokerError::GroupNotFound(_))));
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Join,
+    Leave(usize),
+    Crash(usize),
+    AddPartition,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![3 => Just(Op::Join), 1 => (0usize..8).prop_map(Op::Leave), 1 => (0usize..8).prop_map(Op::Crash), 1 => Just(Op::AddPartition)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// After every step of random churn: within one generation no partition has two owners, and once every live
+    /// member has acknowledged the assignment, every partition is owned while members exist.
+    #[test]
+    fn churn_never_double_assigns_and_eventually_covers_every_partition(
+        ops in proptest::collection::vec(op(), 1..12),
+        strategy in prop_oneof![Just(AssignmentStrategy::Range), Just(AssignmentStrategy::RoundRobin), Just(AssignmentStrategy::CooperativeSticky)],
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let broker = Broker::start(config(dir.path())).await.expect("start");
+            broker.create_topic("default", "t", TopicConfig { partitions: 3, ..Default::default() }).await.expect("topic");
+            let mut partitions = 3u32;
+            let mut live: Vec<String> = Vec::new();
+            for (step, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Join => {
+                        let mut req = JoinRequest::new(format!("c{step}"), &["t"]);
+                        req.strategy = strategy;
+                        req.session_timeout = Duration::from_secs(30);
+                        live.push(broker.join_group("default", "g", req).await.expect("join").member_id);
+                    }
+                    Op::Leave(i) if !live.is_empty() => {
+                        let id = live.remove(i % live.len());
+                        broker.leave_group("default", "g", &id).await.expect("leave");
+                    }
+                    Op::Crash(i) if !live.is_empty() => {
+                        // A crashed member just stops heartbeating; it stays in the group until expiry, which this
+                        // property does not wait for, so it keeps its partitions: forget it only on our side.
+                        live.remove(i % live.len());
+                    }
+                    Op::AddPartition => {
+                        partitions = broker.add_partitions("default", "t", 1).await.expect("add");
+                    }
+                    _ => {}
+                }
+                let state = broker.describe_group("default", "g").await.map(|d| d.state);
+                let Ok(state) = state else { continue };
+                let mut seen = BTreeSet::new();
+                for m in &state.members {
+                    for tp in &m.assignment {
+                        assert!(seen.insert(tp.clone()), "step {step}: {tp:?} has two owners in generation {}", state.generation);
+                    }
+                }
+                // Every member (the crashed ones included, as the broker still counts them) acknowledges until stable.
+                for _ in 0..4 {
+                    for m in &state.members {
+                        let _ = broker.heartbeat("default", "g", &m.member_id).await;
+                    }
+                }
+                let state = broker.describe_group("default", "g").await.expect("describe").state;
+                if !state.members.is_empty() {
+                    let owned: BTreeSet<_> = state.members.iter().flat_map(|m| m.assignment.iter().cloned()).collect();
+                    assert_eq!(owned.len() as u32, partitions, "step {step}: every partition owned once stable");
+                }
+            }
+            broker.shutdown().await.expect("shutdown");
+        });
+    }
+}

@@ -132,8 +132,8 @@ pub struct BrokerConfig {
     pub read_only_retry: Duration,
     /// Most members one consumer group may have.
     pub max_group_members: usize,
-    /// Most consumer groups per stream.
-    pub max_groups_per_stream: usize,
+    /// Most consumer groups in the broker (all streams together).
+    pub max_groups: usize,
     /// Most streams the broker holds.
     pub max_streams: usize,
     /// Most topics per stream.
@@ -154,7 +154,7 @@ impl Default for BrokerConfig {
             producer_expiry: Duration::from_secs(7 * 24 * 3600),
             read_only_retry: Duration::from_secs(5),
             max_group_members: 1000,
-            max_groups_per_stream: 10_000,
+            max_groups: 10_000,
             max_streams: 10_000,
             max_topics_per_stream: 10_000,
             env: Arc::new(OsEnv),

@@ -32,10 +32,12 @@ impl Handler<GetGroup> for BrokerActor {
             Some(meta) if !missing_topics => meta,
             None if !msg.create => return Err(BrokerError::GroupNotFound(msg.name)),
             existing => {
-                if existing.is_none() && stream.groups.len() >= self.config.max_groups_per_stream {
+                if existing.is_none()
+                    && self.metadata.streams.iter().map(|s| s.groups.len()).sum::<usize>() >= self.config.max_groups
+                {
                     return Err(BrokerError::LimitExceeded(format!(
-                        "at most {} consumer groups per stream",
-                        self.config.max_groups_per_stream
+                        "at most {} consumer groups per broker",
+                        self.config.max_groups
                     )));
                 }
                 let mut meta = existing.unwrap_or(GroupMeta { name: msg.name.clone(), topics: Default::default() });

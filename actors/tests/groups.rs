@@ -134,12 +134,15 @@ async fn at_most_once_auto_commit_and_exact_lag_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_reset_delete_add_partitions_and_limits() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let broker = Broker::start(BrokerConfig { max_group_members: 2, ..config(dir.path()) }).await.expect("start");
+    let broker =
+        Broker::start(BrokerConfig { max_group_members: 2, max_groups: 1, ..config(dir.path()) }).await.expect("start");
     broker.create_topic("default", "t", TopicConfig::default()).await.expect("topic");
     produce(&broker, "t", 1, 6).await;
     let a = broker.join_group("default", "g", JoinRequest::new("a", &["t"])).await.expect("join");
     broker.join_group("default", "g", JoinRequest::new("b", &["t"])).await.expect("join");
     let err = broker.join_group("default", "g", JoinRequest::new("c", &["t"])).await.expect_err("limit");
+    assert!(matches!(err, BrokerError::LimitExceeded(_)), "{err}");
+    let err = broker.join_group("default", "g2", JoinRequest::new("d", &["t"])).await.expect_err("group limit");
     assert!(matches!(err, BrokerError::LimitExceeded(_)), "{err}");
     let err = broker.reset_group_offsets("default", "g", "t", OffsetReset::Latest).await.expect_err("not empty");
     assert!(matches!(err, BrokerError::GroupNotEmpty(_)), "{err}");

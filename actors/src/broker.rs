@@ -105,6 +105,16 @@ impl BrokerActor {
         Ok(actor)
     }
 
+    /// Applies `change` to a copy of the metadata, saves it atomically, and only then makes it current: a failed
+    /// save changes nothing.
+    pub(crate) fn update_metadata<T>(&mut self, change: impl FnOnce(&mut Metadata) -> Result<T>) -> Result<T> {
+        let mut next = self.metadata.clone();
+        let out = change(&mut next)?;
+        next.save(&self.config.data_dir)?;
+        self.metadata = next;
+        Ok(out)
+    }
+
     fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
         self.routes.write().unwrap_or_else(|p| p.into_inner())
     }
@@ -171,11 +181,11 @@ impl Handler<CreateStream> for BrokerActor {
             topics: vec![],
             groups: vec![],
         };
-        let mut next = self.metadata.clone();
-        next.next_stream_id += 1;
-        next.streams.push(stream.clone());
-        next.save(&self.config.data_dir)?;
-        self.metadata = next;
+        self.update_metadata(|m| {
+            m.next_stream_id += 1;
+            m.streams.push(stream.clone());
+            Ok(())
+        })?;
         self.routes_mut().streams.entry(msg.0).or_default();
         Ok(stream_info(&stream))
     }
@@ -225,11 +235,11 @@ impl Handler<CreateTopic> for BrokerActor {
             created_ms: self.config.env.now_ms(),
             config: msg.config,
         };
-        let mut next = self.metadata.clone();
-        next.next_topic_id += 1;
-        next.stream_mut(&msg.stream)?.topics.push(topic.clone());
-        next.save(&self.config.data_dir)?;
-        self.metadata = next;
+        self.update_metadata(|m| {
+            m.next_topic_id += 1;
+            m.stream_mut(&msg.stream)?.topics.push(topic.clone());
+            Ok(())
+        })?;
         let stream = self.metadata.stream(&msg.stream)?.clone();
         self.start_topic(&stream, &topic);
         Ok(topic_info(&msg.stream, &topic))
@@ -298,15 +308,13 @@ impl Handler<AddPartitions> for BrokerActor {
             let mut config = topic.config.clone();
             config.partitions = total;
             config.validate()?;
-            let mut next = self.metadata.clone();
-            let t =
-                next.stream_mut(&msg.stream)?.topics.iter_mut().find(|t| t.name == msg.name).ok_or_else(|| {
+            let topic = self.update_metadata(|m| {
+                let t = m.stream_mut(&msg.stream)?.topics.iter_mut().find(|t| t.name == msg.name).ok_or_else(|| {
                     BrokerError::TopicNotFound { stream: msg.stream.clone(), topic: msg.name.clone() }
                 })?;
-            t.config.partitions = total;
-            let topic = t.clone();
-            next.save(&self.config.data_dir)?;
-            self.metadata = next;
+                t.config.partitions = total;
+                Ok(t.clone())
+            })?;
             let addr =
                 self.topics.get(&(msg.stream.clone(), msg.name.clone())).cloned().ok_or(BrokerError::ShuttingDown)?;
             Ok((addr, topic, total))
@@ -346,10 +354,10 @@ impl Handler<DeleteTopic> for BrokerActor {
     fn handle(&mut self, msg: DeleteTopic, _ctx: &mut Context<Self>) -> Self::Result {
         let removed = (|| -> Result<_> {
             self.metadata.topic(&msg.stream, &msg.name)?;
-            let mut next = self.metadata.clone();
-            next.stream_mut(&msg.stream)?.topics.retain(|t| t.name != msg.name);
-            next.save(&self.config.data_dir)?;
-            self.metadata = next;
+            self.update_metadata(|m| {
+                m.stream_mut(&msg.stream)?.topics.retain(|t| t.name != msg.name);
+                Ok(())
+            })?;
             if let Some(topics) = self.routes_mut().streams.get_mut(&msg.stream) {
                 topics.remove(&msg.name);
             }
@@ -382,10 +390,10 @@ impl Handler<DeleteStream> for BrokerActor {
                 return Err(BrokerError::InvalidConfig("the default stream cannot be deleted".into()));
             }
             let stream = self.metadata.stream(&msg.0)?.clone();
-            let mut next = self.metadata.clone();
-            next.streams.retain(|s| s.name != msg.0);
-            next.save(&self.config.data_dir)?;
-            self.metadata = next;
+            self.update_metadata(|m| {
+                m.streams.retain(|s| s.name != msg.0);
+                Ok(())
+            })?;
             self.routes_mut().streams.remove(&msg.0);
             let addrs: Vec<_> =
                 stream.topics.iter().filter_map(|t| self.topics.remove(&(msg.0.clone(), t.name.clone()))).collect();
@@ -442,11 +450,10 @@ impl Handler<AllocateProducerId> for BrokerActor {
     type Result = Result<i64>;
 
     fn handle(&mut self, _msg: AllocateProducerId, _ctx: &mut Context<Self>) -> Result<i64> {
-        let mut next = self.metadata.clone();
-        let id = next.next_producer_id;
-        next.next_producer_id += 1;
-        next.save(&self.config.data_dir)?;
-        self.metadata = next;
+        let id = self.update_metadata(|m| {
+            m.next_producer_id += 1;
+            Ok(m.next_producer_id - 1)
+        })?;
         self.producer_ids.store(id + 1, Ordering::Release);
         Ok(id)
     }

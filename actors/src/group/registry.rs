@@ -42,12 +42,12 @@ impl Handler<GetGroup> for BrokerActor {
                 }
                 let mut meta = existing.unwrap_or(GroupMeta { name: msg.name.clone(), topics: Default::default() });
                 meta.topics.extend(msg.topics.iter().cloned());
-                let mut next = self.metadata.clone();
-                let groups = &mut next.stream_mut(&msg.stream)?.groups;
-                groups.retain(|g| g.name != msg.name);
-                groups.push(meta.clone());
-                next.save(&self.config.data_dir)?;
-                self.metadata = next;
+                self.update_metadata(|m| {
+                    let groups = &mut m.stream_mut(&msg.stream)?.groups;
+                    groups.retain(|g| g.name != msg.name);
+                    groups.push(meta.clone());
+                    Ok(())
+                })?;
                 meta
             }
         };
@@ -86,10 +86,10 @@ impl Handler<ForgetGroup> for BrokerActor {
     type Result = Result<()>;
 
     fn handle(&mut self, msg: ForgetGroup, _ctx: &mut Context<Self>) -> Self::Result {
-        let mut next = self.metadata.clone();
-        next.stream_mut(&msg.stream)?.groups.retain(|g| g.name != msg.name);
-        next.save(&self.config.data_dir)?;
-        self.metadata = next;
+        self.update_metadata(|m| {
+            m.stream_mut(&msg.stream)?.groups.retain(|g| g.name != msg.name);
+            Ok(())
+        })?;
         self.groups.remove(&(msg.stream, msg.name));
         Ok(())
     }

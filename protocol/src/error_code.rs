@@ -71,6 +71,10 @@ pub enum ErrorCode {
     GroupNotFound = 30,
     /// The consumer group still has members.
     GroupNotEmpty = 31,
+    /// The request's API key is not one this server knows.
+    UnknownApi = 32,
+    /// The first request of a connection was not the handshake.
+    HandshakeRequired = 33,
 }
 
 impl ErrorCode {
@@ -108,6 +112,8 @@ impl ErrorCode {
         ErrorCode::NotAssigned,
         ErrorCode::GroupNotFound,
         ErrorCode::GroupNotEmpty,
+        ErrorCode::UnknownApi,
+        ErrorCode::HandshakeRequired,
     ];
 
     /// The numeric code.

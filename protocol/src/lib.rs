@@ -1,7 +1,8 @@
 //! # callboard-protocol
 //!
 //! The bytes Callboard agrees on: the record-batch format that producers build, the broker stores and consumers
-//! receive unchanged, and the wire error codes. This crate is a pure codec: no I/O, no runtime.
+//! receive unchanged, the TCP/QUIC wire frames ([`wire`]), and the wire error codes. This crate is a pure codec: no
+//! I/O, no runtime.
 //!
 //! ## Record batch, format version 1
 //!
@@ -48,5 +49,6 @@
 pub mod batch;
 mod error_code;
 pub mod varint;
+pub mod wire;
 
 pub use error_code::ErrorCode;

@@ -55,9 +55,9 @@ impl ActorThreads {
 }
 
 impl Drop for ActorThreads {
+    /// A broker dropped without `shutdown` still stops its threads before the data directory's lock is released, so
+    /// no partition log is open when another broker takes the directory.
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.system.stop();
-        }
+        self.stop();
     }
 }

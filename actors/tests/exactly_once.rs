@@ -84,3 +84,44 @@ async fn idempotent_retries_are_stored_once_and_gaps_and_old_epochs_fail() {
     assert_eq!(payloads, ["s0", "s1", "s2", "s3", "s0", "s1"]);
     broker.shutdown().await.expect("shutdown");
 }
+
+fn files_named(dir: &std::path::Path, name: &str) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            count += files_named(&path, name);
+        } else if path.file_name().is_some_and(|n| n == name) {
+            count += 1;
+        }
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_state_comes_from_the_snapshot_plus_the_batches_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "s", TopicConfig::default()).await.expect("topic");
+    let pid = broker.init_producer().await.expect("producer id");
+    let info = |seq| ProducerInfo { producer_id: pid, producer_epoch: 0, base_sequence: seq };
+    let one = |seq: i32| vec![Message::new(format!("s{seq}"))];
+    broker.send_idempotent("default", "s", 0, info(0), &one(0)).await.expect("send");
+    broker.shutdown().await.expect("clean shutdown");
+    assert_eq!(files_named(dir.path(), "producer-state.json"), 1, "a clean close snapshots the producer state");
+
+    // After the snapshot: more batches, then a crash (no clean close, so the snapshot is older than the log).
+    let broker = Broker::start(config(dir.path())).await.expect("restart");
+    broker.send_idempotent("default", "s", 0, info(1), &one(1)).await.expect("send");
+    let last = broker.send_idempotent("default", "s", 0, info(2), &one(2)).await.expect("send");
+    drop(broker);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let broker = Broker::start(config(dir.path())).await.expect("restart after a crash");
+    let retry = broker.send_idempotent("default", "s", 0, info(2), &one(2)).await.expect("retry");
+    assert_eq!(retry, last, "the retry is recognised from the batches after the snapshot");
+    let gap = broker.send_idempotent("default", "s", 0, info(5), &one(5)).await.expect_err("gap");
+    assert!(matches!(gap, BrokerError::OutOfOrderSequence { expected: 3, .. }), "{gap}");
+    assert_eq!(all(&broker, "s").await.len(), 3);
+    broker.shutdown().await.expect("shutdown");
+}

@@ -408,11 +408,10 @@ impl Handler<Retire> for PartitionActor {
         self.dedup = None;
         // A deleted partition's files are removed below: syncing them first would only cost I/O (up to a whole
         // segment's fsync, blocking every partition on this arbiter).
-        if let Some(log) = self.log.take()
-            && !msg.delete_files
-            && let Err(e) = log.close()
-        {
-            tracing::warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "closing the log failed");
+        if msg.delete_files {
+            self.log = None;
+        } else {
+            self.close_log();
         }
         if msg.delete_files
             && let Err(e) = std::fs::remove_dir_all(&self.setup.dir)

@@ -101,7 +101,7 @@ impl PartitionActor {
         };
         let horizon = s.env.now_ms().saturating_sub(s.producer_expiry.as_millis() as i64);
         let from = log.offset_for_timestamp(horizon)?.unwrap_or(log.next_offset());
-        self.producers = Producers::rebuild(&log, from)?;
+        self.producers = Producers::load(&log, &s.dir, from)?;
         self.log = Some(log);
         self.offsets = Some(offsets);
         self.dedup = dedup;
@@ -163,6 +163,20 @@ impl PartitionActor {
         }
     }
 
+    /// Closes the log cleanly and snapshots the producer state, so the next open needs neither a recovery scan nor
+    /// a producer-state scan.
+    pub(crate) fn close_log(&mut self) {
+        let Some(log) = self.log.take() else { return };
+        let next = log.next_offset();
+        if let Err(e) = log.close() {
+            warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "closing the log failed");
+            return;
+        }
+        if let Err(e) = self.producers.save(&self.setup.dir, next) {
+            warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "producer snapshot failed");
+        }
+    }
+
     fn flush_in_background(&self) {
         if let Some(log) = &self.log {
             let committer = log.committer();
@@ -214,12 +228,8 @@ impl Actor for PartitionActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        if let Some(log) = self.log.take()
-            && matches!(self.health, Health::Online | Health::ReadOnly(_))
-            && self.last_failure.is_empty()
-            && let Err(e) = log.close()
-        {
-            warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "closing the log failed");
+        if matches!(self.health, Health::Online | Health::ReadOnly(_)) && self.last_failure.is_empty() {
+            self.close_log();
         }
     }
 }

@@ -4,23 +4,38 @@
 //! headers carry producer id, epoch and base sequence) and idle producers expire.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 
 use callboard_protocol::batch::{BatchHeader, NO_PRODUCER_ID};
 use callboard_storage::PartitionLog;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{BrokerError, Result};
+use crate::metadata::write_atomically;
+
+/// File holding the producer states written at a clean close.
+const SNAPSHOT: &str = "producer-state.json";
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    /// The log end when the snapshot was taken: the state covers every batch below it.
+    next_offset: u64,
+    producers: Producers,
+}
 
 /// Batches remembered per producer for answering retries (as Kafka does).
 const RECENT_BATCHES: usize = 5;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct BatchMeta {
     base_sequence: i32,
     count: u32,
     base_offset: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct ProducerState {
     epoch: i16,
     recent: VecDeque<BatchMeta>,
@@ -48,7 +63,7 @@ pub(crate) enum Verdict {
 }
 
 /// Producer states of one partition.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Producers {
     states: HashMap<i64, ProducerState>,
 }
@@ -57,18 +72,44 @@ impl Producers {
     /// Rebuilds the state from the batches in `log` from `from` on.
     pub(crate) fn rebuild(log: &PartitionLog, from: u64) -> Result<Self> {
         let mut producers = Producers::default();
+        producers.scan(log, from)?;
+        Ok(producers)
+    }
+
+    /// Records every batch of `log` from `from` on.
+    fn scan(&mut self, log: &PartitionLog, from: u64) -> Result<()> {
         let mut at = from.max(log.log_start_offset());
         while at < log.next_offset() {
             let read = log.read(at, 4 << 20)?;
             let mut rest = &read.bytes[..];
             while !rest.is_empty() {
                 let header = BatchHeader::parse(rest).map_err(callboard_storage::StorageError::from)?;
-                producers.record(&header, header.base_offset, header.max_timestamp);
+                self.record(&header, header.base_offset, header.max_timestamp);
                 rest = &rest[header.total_len().min(rest.len())..];
             }
             at = read.next_offset.max(at + 1);
         }
+        Ok(())
+    }
+
+    /// Loads the state for `log`: from the snapshot of the last clean close plus the batches after it, or else by
+    /// scanning the log from `fallback` (the start of the expiry window).
+    pub(crate) fn load(log: &PartitionLog, dir: &Path, fallback: u64) -> Result<Self> {
+        let snapshot = std::fs::read(dir.join(SNAPSHOT))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Snapshot>(&bytes).ok())
+            .filter(|s| s.version == 1 && s.next_offset <= log.next_offset());
+        let Some(snapshot) = snapshot else { return Self::rebuild(log, fallback) };
+        let mut producers = snapshot.producers;
+        producers.scan(log, snapshot.next_offset)?;
         Ok(producers)
+    }
+
+    /// Writes the state covering every batch below `next_offset` (at a clean close).
+    pub(crate) fn save(&self, dir: &Path, next_offset: u64) -> Result<()> {
+        let body = serde_json::to_vec(&SnapshotRef { version: 1, next_offset, producers: self })
+            .map_err(|e| BrokerError::InvalidConfig(e.to_string()))?;
+        write_atomically(dir, SNAPSHOT, &body)
     }
 
     /// Checks a batch against its producer's state. `allocated` is the first producer id not yet handed out.
@@ -147,6 +188,13 @@ impl Producers {
     pub(crate) fn len(&self) -> usize {
         self.states.len()
     }
+}
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    version: u32,
+    next_offset: u64,
+    producers: &'a Producers,
 }
 
 #[cfg(test)]

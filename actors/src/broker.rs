@@ -11,7 +11,7 @@ use callboard_storage::Env;
 
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::error::{BrokerError, Result};
-use crate::group::actor::{ConsumerGroupActor, TopicsChanged};
+use crate::group::actor::{ConsumerGroupActor, StopGroup, TopicsChanged};
 use crate::metadata::{DEFAULT_STREAM, Metadata, StreamMeta, TopicMeta, topic_dir};
 use crate::names::validate_name;
 use crate::partition::{PartitionActor, PartitionInfo, PartitionSetup};
@@ -395,6 +395,12 @@ impl Handler<DeleteStream> for BrokerActor {
                 Ok(())
             })?;
             self.routes_mut().streams.remove(&msg.0);
+            let groups: Vec<_> = self.groups.keys().filter(|(s, _)| *s == msg.0).cloned().collect();
+            for key in groups {
+                if let Some(group) = self.groups.remove(&key) {
+                    group.do_send(StopGroup);
+                }
+            }
             let addrs: Vec<_> =
                 stream.topics.iter().filter_map(|t| self.topics.remove(&(msg.0.clone(), t.name.clone()))).collect();
             let dir = self.config.data_dir.join("streams").join(stream.id.to_string());

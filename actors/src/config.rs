@@ -104,7 +104,12 @@ impl TopicConfig {
             segment_bytes: self.segment_bytes,
             retention_age: self.retention_age_ms.map(Duration::from_millis),
             retention_bytes: self.retention_bytes,
-            durability: self.durability.storage(),
+            // Under `interval` the partition actor's timer flushes on a blocking thread; storage's inline interval
+            // sync would block the actor thread for an fsync.
+            durability: match self.durability {
+                DurabilityPolicy::Interval { .. } => callboard_storage::Durability::Never,
+                other => other.storage(),
+            },
             max_batch_bytes: self.max_message_bytes.max(64),
             ..LogConfig::default()
         }

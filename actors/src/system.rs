@@ -29,7 +29,11 @@ impl ActorThreads {
             if let Err(e) = runner.run() {
                 tracing::error!(error = %e, "the actor system stopped with an error");
             }
-            drop(arbiters);
+            // Join every worker so all partition logs are closed before the data directory's lock is released.
+            for arbiter in arbiters {
+                arbiter.stop();
+                let _ = arbiter.join();
+            }
         })?;
         let (system, control, workers) = rx.recv().map_err(|_| io::Error::other("the actor system failed to start"))?;
         Ok(ActorThreads { system, control, workers, thread: Some(thread) })

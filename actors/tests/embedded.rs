@@ -115,3 +115,35 @@ async fn parked_polls_are_capped_per_partition() {
     assert_eq!(b.await.expect("join").expect("poll").messages.len(), 1);
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latest_long_poll_returns_the_next_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "l", TopicConfig::default()).await.expect("topic");
+    broker.send("default", "l", Partitioning::Balanced, vec![Message::new("old")]).await.expect("send");
+    let poller = broker.clone();
+    let waiting = tokio::spawn(async move {
+        let consumer = ConsumerRef { name: "new".into(), auto_commit: true, reset: ResetPolicy::Latest };
+        let req = PollRequest::new(PollingStrategy::Next).consumer(consumer).wait(Duration::from_secs(20));
+        poller.poll("default", "l", 0, req).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    broker.send("default", "l", Partitioning::Balanced, vec![Message::new("fresh")]).await.expect("send");
+    let polled = waiting.await.expect("join").expect("poll");
+    assert_eq!(payloads(&polled), ["fresh"], "the start is fixed when the poll parks");
+    broker.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_broker_releases_everything_before_the_next_one_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "d", TopicConfig { partitions: 8, ..Default::default() }).await.expect("topic");
+    drop(broker);
+    let broker = Broker::start(config(dir.path())).await.expect("restart right away");
+    broker.send("default", "d", Partitioning::Partition(7), vec![Message::new("x")]).await.expect("send");
+    let status = broker.status().await.expect("status");
+    assert_eq!((status.partitions_online, status.partitions_offline, status.restarts), (8, 0, 0));
+    broker.shutdown().await.expect("shutdown");
+}

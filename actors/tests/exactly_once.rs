@@ -125,3 +125,18 @@ async fn producer_state_comes_from_the_snapshot_plus_the_batches_after_it() {
     assert_eq!(all(&broker, "s").await.len(), 3);
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_batches_on_a_dedup_topic_keep_their_sequence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    let topic = TopicConfig { dedup: Some(DedupWindow { max_ids: 1000, max_age_ms: 3_600_000 }), ..Default::default() };
+    broker.create_topic("default", "di", topic).await.expect("topic");
+    let pid = broker.init_producer().await.expect("producer id");
+    let info = |seq| ProducerInfo { producer_id: pid, producer_epoch: 0, base_sequence: seq };
+    let msgs = vec![Message::new("a").with_id(1), Message::new("b").with_id(2)];
+    broker.send_idempotent("default", "di", 0, info(0), &msgs).await.expect("first");
+    broker.send_idempotent("default", "di", 0, info(2), &msgs).await.expect("same ids, next sequence");
+    broker.send_idempotent("default", "di", 0, info(4), &msgs).await.expect("the sequence keeps advancing");
+    broker.shutdown().await.expect("shutdown");
+}

@@ -72,13 +72,17 @@ async fn a_partition_failing_past_the_restart_bound_goes_offline() {
     let broker = Broker::start(config(dir.path(), &fault, 2)).await.expect("start");
     broker.create_topic("default", "o", TopicConfig::default()).await.expect("topic");
     broker.send("default", "o", Partitioning::Partition(0), vec![Message::new("before")]).await.expect("send");
-    for _ in 0..3 {
+    for round in 1..=3 {
         fault.panic_next_writes(1);
-        let err = broker
-            .send("default", "o", Partitioning::Partition(0), vec![Message::new("x")])
-            .await
-            .expect_err("injected panic");
-        assert!(err.is_retriable(), "{err}");
+        // Between failures the partition waits (backoff) before reopening and answers "restarting" meanwhile.
+        while fault.injected() < round {
+            let err = broker
+                .send("default", "o", Partitioning::Partition(0), vec![Message::new("x")])
+                .await
+                .expect_err("injected panic or restarting");
+            assert!(err.is_retriable(), "{err}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     let err =
         broker.send("default", "o", Partitioning::Partition(0), vec![Message::new("y")]).await.expect_err("offline");

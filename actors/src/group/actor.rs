@@ -354,3 +354,16 @@ impl Handler<DescribeGroupState> for ConsumerGroupActor {
         })
     }
 }
+
+/// Stops the group actor (its group was deleted, or its stream).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopGroup;
+
+impl Handler<StopGroup> for ConsumerGroupActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopGroup, ctx: &mut Context<Self>) {
+        actix::ActorContext::stop(ctx);
+    }
+}

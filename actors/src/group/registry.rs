@@ -3,7 +3,7 @@
 
 use actix::{Actor, Addr, Context, Handler, Message};
 
-use super::actor::ConsumerGroupActor;
+use super::actor::{ConsumerGroupActor, StopGroup};
 use crate::broker::BrokerActor;
 use crate::error::{BrokerError, Result};
 use crate::metadata::GroupMeta;
@@ -90,7 +90,9 @@ impl Handler<ForgetGroup> for BrokerActor {
             m.stream_mut(&msg.stream)?.groups.retain(|g| g.name != msg.name);
             Ok(())
         })?;
-        self.groups.remove(&(msg.stream, msg.name));
+        if let Some(group) = self.groups.remove(&(msg.stream, msg.name)) {
+            group.do_send(StopGroup);
+        }
         Ok(())
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{AsyncContext, Context, Handler, ResponseFuture};
-use callboard_protocol::batch::{BatchBuilder, BatchHeader, Header, ProducerInfo, RecordData, validate};
+use callboard_protocol::batch::{
+    BatchBuilder, BatchHeader, Header, NO_PRODUCER_ID, ProducerInfo, RecordData, validate,
+};
 use callboard_storage::{Committer, StorageError};
 use tokio::sync::oneshot;
 
@@ -77,7 +79,9 @@ impl PartitionActor {
         }
         let mut fresh_ids = Vec::new();
         let mut duplicates = 0;
-        if let Some(dedup) = self.dedup.as_mut() {
+        // An idempotent producer's batches are deduplicated by sequence; dropping records from them would break
+        // its sequence accounting.
+        if let Some(dedup) = self.dedup.as_mut().filter(|_| header.producer_id == NO_PRODUCER_ID) {
             dedup.expire(now);
             let (kept, ids, dropped) = drop_duplicates(&batch, |id| dedup.contains(id))?;
             duplicates = dropped;
@@ -134,14 +138,21 @@ impl PartitionActor {
     fn fetch_now(&mut self, req: &Fetch) -> Result<Option<Fetched>> {
         let log = self.serving()?;
         let (log_start, log_end) = (log.log_start_offset(), log.next_offset());
+        // Under `always`, consumers see only durable messages: nothing they read (or auto-commit) can vanish in a
+        // crash or come back as a producer's retry after a failed fsync.
+        let visible_end = match self.setup.config.durability {
+            DurabilityPolicy::Always => log.durable_offset().min(log_end),
+            _ => log_end,
+        };
         let start = self.resolve_start(req)?;
-        if start >= log_end {
+        if start >= visible_end {
             return Ok(None);
         }
         let log = self.serving()?;
         // Stop at the batch holding the last wanted offset: reading (and CRC-checking) up to `max_bytes` for a
         // small `max_count` wastes work.
-        let read = log.read_until(start, req.max_bytes, start.saturating_add(u64::from(req.max_count.max(1))))?;
+        let upper = start.saturating_add(u64::from(req.max_count.max(1))).min(visible_end);
+        let read = log.read_until(start, req.max_bytes, upper)?;
         let next_offset = read.next_offset.min(start.saturating_add(u64::from(req.max_count.max(1))));
         if let Some(consumer) = req.consumer.as_ref().filter(|c| c.auto_commit) {
             self.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&consumer.name, next_offset)?;
@@ -275,9 +286,10 @@ impl Handler<Append> for PartitionActor {
             move || metrics::histogram!(APPEND_SECONDS, "topic" => topic).record(started.elapsed().as_secs_f64());
         match self.guarded(ctx, |act| act.append_now(msg.batch)) {
             Ok((ack, sync)) => {
-                if ack.stored > 0 {
+                if ack.stored > 0 && sync.is_none() {
                     self.wake_parked(ctx);
                 }
+                let me = ctx.address();
                 match sync {
                     None => {
                         record();
@@ -289,7 +301,11 @@ impl Handler<Append> for PartitionActor {
                             let synced = tokio::task::spawn_blocking(move || committer.sync_to(to)).await;
                             record();
                             match synced {
-                                Ok(Ok(())) => Ok(ack),
+                                Ok(Ok(())) => {
+                                    // Now durable, so visible: serve the long polls waiting for it.
+                                    me.do_send(WakeParked);
+                                    Ok(ack)
+                                }
                                 Ok(Err(e)) => Err(e.into()),
                                 Err(_) => Err(unavailable),
                             }
@@ -299,6 +315,19 @@ impl Handler<Append> for PartitionActor {
             }
             Err(e) => Box::pin(async move { Err(e) }),
         }
+    }
+}
+
+/// Serves parked polls that can now see data (sent by an append once it is durable).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct WakeParked;
+
+impl Handler<WakeParked> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: WakeParked, ctx: &mut Context<Self>) {
+        self.wake_parked(ctx);
     }
 }
 
@@ -314,6 +343,13 @@ impl Handler<Fetch> for PartitionActor {
                 Box::pin(async move { empty })
             }
             Ok(None) => {
+                // Fix where the poll starts now: re-resolving `Latest` (or a timestamp) on every wake-up would chase
+                // the log end forever.
+                let mut msg = msg;
+                match self.resolve_start(&msg) {
+                    Ok(start) => msg.strategy = PollingStrategy::Offset(start),
+                    Err(e) => return Box::pin(async move { Err(e) }),
+                }
                 if self.parked.len() >= self.setup.max_parked {
                     let limit = self.setup.max_parked;
                     return Box::pin(async move { Err(BrokerError::TooManyParkedPolls(limit)) });
@@ -393,7 +429,10 @@ impl Handler<Describe> for PartitionActor {
 impl Handler<Retire> for PartitionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Retire, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Retire, ctx: &mut Context<Self>) {
+        for timer in self.timers.drain(..) {
+            ctx.cancel_future(timer);
+        }
         self.deleted = msg.delete_files;
         self.health = Health::Retired;
         let (stream, topic, deleted) = (self.setup.stream.clone(), self.setup.topic.clone(), self.deleted);

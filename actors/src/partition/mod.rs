@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, AsyncContext, Context, Supervised};
+use actix::{Actor, AsyncContext, Context, SpawnHandle, Supervised};
 use callboard_protocol::batch::BatchRef;
 use callboard_storage::{Env, PartitionLog, StorageError};
 use tracing::{error, info, warn};
@@ -67,6 +67,8 @@ pub struct PartitionActor {
     offsets: Option<ConsumerOffsets>,
     dedup: Option<Dedup>,
     producers: Producers,
+    /// Interval timers, cancelled on retirement so the actor can stop once its addresses are gone.
+    timers: Vec<SpawnHandle>,
 }
 
 impl PartitionActor {
@@ -84,6 +86,7 @@ impl PartitionActor {
             offsets: None,
             dedup: None,
             producers: Producers::default(),
+            timers: Vec::new(),
         }
     }
 
@@ -163,6 +166,22 @@ impl PartitionActor {
         }
     }
 
+    fn open_and_serve(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.health, Health::Offline(_) | Health::Retired) || self.log.is_some() {
+            return;
+        }
+        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| self.open()));
+        match opened {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return self.fail(ctx, format!("opening the log failed: {e}")),
+            Err(_) => return self.fail(ctx, "opening the log panicked".into()),
+        }
+        self.timers.push(ctx.run_interval(self.setup.retention_check, |act, _| act.run_retention()));
+        if let DurabilityPolicy::Interval { ms } = self.setup.config.durability {
+            self.timers.push(ctx.run_interval(Duration::from_millis(ms.max(1)), |act, _| act.flush_in_background()));
+        }
+    }
+
     /// Closes the log cleanly and snapshots the producer state, so the next open needs neither a recovery scan nor
     /// a producer-state scan.
     pub(crate) fn close_log(&mut self) {
@@ -215,15 +234,15 @@ impl Actor for PartitionActor {
         if matches!(self.health, Health::Offline(_) | Health::Retired) {
             return;
         }
-        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| self.open()));
-        match opened {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return self.fail(ctx, format!("opening the log failed: {e}")),
-            Err(_) => return self.fail(ctx, "opening the log panicked".into()),
-        }
-        ctx.run_interval(self.setup.retention_check, |act, _| act.run_retention());
-        if let DurabilityPolicy::Interval { ms } = self.setup.config.durability {
-            ctx.run_interval(Duration::from_millis(ms.max(1)), |act, _| act.flush_in_background());
+        // After a failure, wait before reopening (100 ms, doubling up to 6.4 s): a fault that clears quickly (a lock
+        // still held, a transient I/O error) must not use up the restart budget in microseconds. Requests arriving
+        // meanwhile get a retriable "restarting" error.
+        match self.restarts.len() {
+            0 => self.open_and_serve(ctx),
+            n => {
+                let delay = Duration::from_millis(50 << n.min(7));
+                ctx.run_later(delay, |act, ctx| act.open_and_serve(ctx));
+            }
         }
     }
 
@@ -238,6 +257,7 @@ impl Supervised for PartitionActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // Drop the log without a clean close: the reopen validates the active segment.
         self.log = None;
+        self.timers.clear();
         self.offsets = None;
         self.dedup = None;
         let (topic, partition) = (format!("{}/{}", self.setup.stream, self.setup.topic), self.setup.partition);

@@ -328,6 +328,10 @@ impl Handler<AddPartitions> for BrokerActor {
             .into_actor(self)
             .map(move |r: Result<_>, act, _| {
                 let (topic, partitions, total) = r?;
+                // The topic may have been deleted while its partitions grew: never re-publish a deleted route.
+                if act.metadata.topic(&msg.stream, &msg.name).is_err() {
+                    return Err(BrokerError::TopicNotFound { stream: msg.stream.clone(), topic: msg.name.clone() });
+                }
                 act.publish(&msg.stream, &topic, partitions);
                 for ((stream, _), group) in &act.groups {
                     if *stream == msg.stream {

@@ -111,6 +111,7 @@ async fn a_full_disk_makes_the_partition_read_only_until_space_returns() {
     let err =
         broker.send("default", "full", Partitioning::Partition(0), vec![Message::new("x")]).await.expect_err("full");
     assert!(matches!(err, BrokerError::ReadOnly { .. }), "{err}");
+    assert!(err.is_retriable(), "writes are retried after read_only_retry, so clients may retry too");
     assert!(err.to_string().contains("disk full"), "{err}");
     fault.no_space(false);
     let again = broker

@@ -133,6 +133,7 @@ impl ErrorCode {
             ErrorCode::StorageError
                 | ErrorCode::CorruptMessage
                 | ErrorCode::PartitionUnavailable
+                | ErrorCode::PartitionReadOnly
                 | ErrorCode::TooManyParkedPolls
         )
     }

@@ -280,15 +280,17 @@ impl Broker {
             }
         };
         let now = self.inner.env.now_ms();
-        let mut pending = Vec::with_capacity(groups.len());
+        // Encode and check every batch before sending any, so a request refused up front stores nothing.
+        let mut batches = Vec::with_capacity(groups.len());
         for (p, group) in groups {
             let addr = Self::partition(&route, p)?;
             let batch = encode_batch(group, now, None);
             if batch.len() > route.config.max_message_bytes as usize {
                 return Err(BrokerError::MessageTooLarge { size: batch.len(), max: route.config.max_message_bytes });
             }
-            pending.push((p, addr.send(Append { batch })));
+            batches.push((p, addr, batch));
         }
+        let pending: Vec<_> = batches.into_iter().map(|(p, addr, batch)| (p, addr.send(Append { batch }))).collect();
         let mut sent = Vec::with_capacity(pending.len());
         for (p, request) in pending {
             let ack = request.await.map_err(Self::unavailable(&route, p))??;

@@ -163,3 +163,21 @@ async fn polls_below_the_log_start_follow_the_reset_policy() {
     assert!(matches!(err, BrokerError::NoOffset { .. }), "{err}");
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_refused_for_one_partition_stores_nothing_anywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    let topic = TopicConfig { partitions: 2, max_message_bytes: 1000, ..Default::default() };
+    broker.create_topic("default", "k", topic).await.expect("topic");
+    let key_for =
+        |p: u32| (0..).map(|i| format!("k{i}")).find(|k| partition_for_key(k.as_bytes(), 2) == p).expect("key");
+    let msgs = vec![Message::new("small").with_key(key_for(0)), Message::new(vec![0u8; 2000]).with_key(key_for(1))];
+    let err = broker.send("default", "k", Partitioning::MessageKey, msgs).await.expect_err("too large");
+    assert!(matches!(err, BrokerError::MessageTooLarge { .. }), "{err}");
+    for p in 0..2 {
+        let polled = broker.poll("default", "k", p, PollRequest::new(PollingStrategy::First)).await.expect("poll");
+        assert!(polled.messages.is_empty(), "partition {p} stored part of a refused send");
+    }
+    broker.shutdown().await.expect("shutdown");
+}

@@ -351,6 +351,7 @@ impl Broker {
             max_bytes: request.max_bytes,
             max_wait: request.max_wait,
             consumer: request.consumer,
+            fence: None,
         };
         let fetched = self.fetch(stream, topic, partition, fetch).await?;
         let wanted = (fetched.next_offset - fetched.start_offset) as usize;
@@ -368,7 +369,7 @@ impl Broker {
         offset: u64,
     ) -> Result<()> {
         let route = self.route(stream, topic)?;
-        let msg = StoreOffset { consumer: consumer.into(), offset };
+        let msg = StoreOffset { consumer: consumer.into(), offset, fence: None };
         Self::partition(&route, partition)?.send(msg).await.map_err(Self::unavailable(&route, partition))?
     }
 

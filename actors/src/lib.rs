@@ -45,8 +45,8 @@ pub use metadata::DEFAULT_STREAM;
 pub use names::{MAX_NAME_BYTES, validate_name};
 pub use partition::handlers::{APPEND_SECONDS, BYTES_IN, BYTES_OUT, MESSAGES_IN};
 pub use partition::{
-    Append, AppendAck, ConsumerRef, Fetch, Fetched, Health, PartitionActor, PartitionInfo, PollingStrategy,
-    RESTARTS_TOTAL, ResetPolicy,
+    Append, AppendAck, ConsumerRef, Fetch, Fetched, GenerationFence, Health, PartitionActor, PartitionInfo,
+    PollingStrategy, RESTARTS_TOTAL, ResetPolicy,
 };
 pub use partitioner::{Partitioning, murmur2, partition_for_key};
 pub use topic::TopicActor;

@@ -255,3 +255,30 @@ proptest! {
         });
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_poll_of_an_older_generation_neither_reads_nor_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig::default()).await.expect("topic");
+    let a = broker.join_group("default", "g", JoinRequest::new("a", &["t"])).await.expect("join a");
+    let parked = {
+        let (broker, a) = (broker.clone(), a.clone());
+        tokio::spawn(async move {
+            let poll = GroupPoll { max_wait: Duration::from_secs(20), auto_commit: true, ..GroupPoll::default() };
+            broker.group_poll("default", "g", &a, poll).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    broker.join_group("default", "g", JoinRequest::new("b", &["t"])).await.expect("join b");
+    broker.send("default", "t", Partitioning::Partition(0), vec![Message::new("m")]).await.expect("send");
+    let err = parked.await.expect("join").expect_err("stale");
+    assert!(matches!(err, BrokerError::StaleGeneration { .. }), "{err}");
+    let lag: u64 =
+        broker.describe_group("default", "g").await.expect("describe").partitions.iter().map(|p| p.lag).sum();
+    assert_eq!(lag, 1, "the stale poll committed nothing");
+    let a = broker.heartbeat("default", "g", &a.member_id).await.expect("heartbeat");
+    let got = broker.group_poll("default", "g", &a, GroupPoll::default()).await.expect("poll");
+    assert_eq!(got.messages.len(), 1, "the owner of the current generation gets the message");
+    broker.shutdown().await.expect("shutdown");
+}

@@ -5,6 +5,7 @@
 //! consumer name `group:<name>`, so they are persisted with the partition and lag is `log end - committed`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message};
 
 use super::assign::{AssignmentStrategy, MemberView, TopicPartition, assign};
 use crate::error::{BrokerError, Result};
+use crate::partition::GenerationFence;
 use crate::route::Routes;
 
 /// Consumer name under which a group's offsets are stored in partitions.
@@ -62,6 +64,8 @@ pub struct ConsumerGroupActor {
     members: BTreeMap<String, Member>,
     assignment: BTreeMap<String, BTreeSet<TopicPartition>>,
     routes: Arc<RwLock<Routes>>,
+    /// The current generation, shared with the fences of members' requests.
+    live: Arc<AtomicU32>,
 }
 
 impl ConsumerGroupActor {
@@ -76,6 +80,7 @@ impl ConsumerGroupActor {
             members: BTreeMap::new(),
             assignment: BTreeMap::new(),
             routes,
+            live: Arc::new(AtomicU32::new(0)),
         }
     }
 
@@ -95,6 +100,7 @@ impl ConsumerGroupActor {
     /// acknowledged a generation without it.
     fn rebalance(&mut self) {
         self.generation += 1;
+        self.live.store(self.generation, Ordering::Release);
         let views: BTreeMap<String, MemberView> = self
             .members
             .iter()
@@ -276,9 +282,9 @@ impl Handler<LeaveGroup> for ConsumerGroupActor {
     }
 }
 
-/// Checks a member may read or commit a partition in a generation.
+/// Checks a member may read or commit a partition in a generation; answers the fence its request carries.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<()>")]
+#[rtype(result = "Result<GenerationFence>")]
 pub struct CheckOwner {
     /// Member id.
     pub member_id: String,
@@ -289,10 +295,11 @@ pub struct CheckOwner {
 }
 
 impl Handler<CheckOwner> for ConsumerGroupActor {
-    type Result = Result<()>;
+    type Result = Result<GenerationFence>;
 
-    fn handle(&mut self, msg: CheckOwner, _ctx: &mut Context<Self>) -> Result<()> {
-        self.check_owner(&msg.member_id, msg.generation, &msg.partition)
+    fn handle(&mut self, msg: CheckOwner, _ctx: &mut Context<Self>) -> Result<GenerationFence> {
+        self.check_owner(&msg.member_id, msg.generation, &msg.partition)?;
+        Ok(GenerationFence { live: Arc::clone(&self.live), generation: msg.generation })
     }
 }
 

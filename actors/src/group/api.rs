@@ -13,10 +13,10 @@ use super::actor::{
 use super::assign::AssignmentStrategy;
 use super::registry::{ForgetGroup, GetGroup, ListGroups};
 use crate::error::{BrokerError, Result};
-use crate::handle::{Broker, PollRequest, closed};
-use crate::message::ReceivedMessage;
+use crate::handle::{Broker, Polled, closed};
+use crate::message::{ReceivedMessage, decode_batches};
 use crate::metadata::GroupMeta;
-use crate::partition::{ConsumerRef, Describe, Fetch, PollingStrategy, ResetPolicy};
+use crate::partition::{ConsumerRef, Describe, Fetch, PollingStrategy, ResetPolicy, StoreOffset};
 
 /// A join request.
 #[derive(Debug, Clone)]
@@ -198,15 +198,23 @@ impl Broker {
                 generation: member.generation,
                 partition: tp.clone(),
             };
-            addr.send(check).await.map_err(closed)??;
-            let request = PollRequest {
+            let fence = addr.send(check).await.map_err(closed)??;
+            let fetch = Fetch {
                 strategy: PollingStrategy::Next,
-                count: poll.count,
+                max_count: poll.count.max(1),
                 max_bytes: poll.max_bytes,
                 max_wait: if last { poll.max_wait } else { Duration::ZERO },
                 consumer: Some(consumer.clone()),
+                fence: Some(fence),
             };
-            let polled = self.poll(stream, &tp.0, tp.1, request).await?;
+            let fetched = self.fetch(stream, &tp.0, tp.1, fetch).await?;
+            let wanted = (fetched.next_offset - fetched.start_offset) as usize;
+            let polled = Polled {
+                partition: tp.1,
+                messages: decode_batches(&fetched.batches, fetched.start_offset, wanted)?,
+                next_offset: fetched.next_offset,
+                log_end: fetched.log_end,
+            };
             if !polled.messages.is_empty() || last {
                 return Ok(GroupPolled {
                     topic: tp.0.clone(),
@@ -236,8 +244,14 @@ impl Broker {
             generation: member.generation,
             partition: (topic.to_string(), partition),
         };
-        addr.send(check).await.map_err(closed)??;
-        self.store_offset(stream, topic, partition, &group_consumer(group), offset).await
+        let fence = addr.send(check).await.map_err(closed)??;
+        let route = self.route(stream, topic)?;
+        let target = route
+            .partitions
+            .get(partition as usize)
+            .ok_or(BrokerError::PartitionNotFound { partition, count: route.count() })?;
+        let msg = StoreOffset { consumer: group_consumer(group), offset, fence: Some(fence) };
+        target.send(msg).await.map_err(closed)?
     }
 
     /// Names of a stream's consumer groups.
@@ -310,8 +324,14 @@ impl Broker {
                         OffsetReset::Timestamp(ts) => PollingStrategy::Timestamp(ts),
                         _ => PollingStrategy::First,
                     };
-                    let fetch =
-                        Fetch { strategy, max_count: 1, max_bytes: 1, max_wait: Duration::ZERO, consumer: None };
+                    let fetch = Fetch {
+                        strategy,
+                        max_count: 1,
+                        max_bytes: 1,
+                        max_wait: Duration::ZERO,
+                        consumer: None,
+                        fence: None,
+                    };
                     let fetched = self.fetch(stream, topic, p, fetch).await?;
                     if to == OffsetReset::Latest { fetched.log_end } else { fetched.start_offset }
                 }

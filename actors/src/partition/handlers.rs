@@ -136,6 +136,7 @@ impl PartitionActor {
 
     /// Serves a fetch now, or `None` when there is nothing at its start yet.
     fn fetch_now(&mut self, req: &Fetch) -> Result<Option<Fetched>> {
+        check_fence(req.fence.as_ref(), req.consumer.as_ref().map(|c| c.name.as_str()))?;
         let log = self.serving()?;
         let (log_start, log_end) = (log.log_start_offset(), log.next_offset());
         // Under `always`, consumers see only durable messages: nothing they read (or auto-commit) can vanish in a
@@ -228,6 +229,18 @@ impl PartitionActor {
             }
             let _ = poll.reply.send(answer);
         }
+    }
+}
+
+/// Refuses a request whose group generation is no longer current.
+fn check_fence(fence: Option<&GenerationFence>, consumer: Option<&str>) -> Result<()> {
+    match fence {
+        Some(f) if !f.holds() => Err(BrokerError::StaleGeneration {
+            group: consumer.map(|c| c.strip_prefix("group:").unwrap_or(c).to_string()).unwrap_or_default(),
+            current: f.live.load(std::sync::atomic::Ordering::Acquire),
+            got: f.generation,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -376,6 +389,7 @@ impl Handler<StoreOffset> for PartitionActor {
 
     fn handle(&mut self, msg: StoreOffset, ctx: &mut Context<Self>) -> Result<()> {
         self.guarded(ctx, |act| {
+            check_fence(msg.fence.as_ref(), Some(&msg.consumer))?;
             let log_end = act.serving()?.next_offset();
             if msg.offset > log_end {
                 return Err(StorageError::BeyondLogEnd { requested: msg.offset, log_end }.into());

@@ -1,5 +1,7 @@
 //! Messages a partition actor handles. Each carries a whole batch or one request, never a single record.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use actix::Message;
@@ -65,6 +67,24 @@ pub struct ConsumerRef {
     pub reset: ResetPolicy,
 }
 
+/// Fences a consumer-group member's reads and commits to the generation it acts in: checked by the partition when
+/// it reads, when a parked poll wakes, and when it stores the offset, so a member of an older generation can neither
+/// read nor commit, even if a rebalance lands while its request is in flight.
+#[derive(Debug, Clone)]
+pub struct GenerationFence {
+    /// The group's current generation, updated by the group actor on every rebalance.
+    pub live: Arc<AtomicU32>,
+    /// The generation the member acts in.
+    pub generation: u32,
+}
+
+impl GenerationFence {
+    /// Whether the member's generation is still the group's current one.
+    pub fn holds(&self) -> bool {
+        self.live.load(Ordering::Acquire) == self.generation
+    }
+}
+
 /// Reads stored batches; parks (long poll) when there is nothing yet and `max_wait` is not zero.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Fetched>")]
@@ -79,6 +99,8 @@ pub struct Fetch {
     pub max_wait: Duration,
     /// The consumer, for `Next` and auto-commit.
     pub consumer: Option<ConsumerRef>,
+    /// For a consumer-group member: its generation fence.
+    pub fence: Option<GenerationFence>,
 }
 
 /// The answer to a [`Fetch`].
@@ -104,6 +126,8 @@ pub struct StoreOffset {
     pub consumer: String,
     /// Offset.
     pub offset: u64,
+    /// For a consumer-group member: its generation fence.
+    pub fence: Option<GenerationFence>,
 }
 
 /// Reads a consumer's stored offset.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use callboard_protocol::batch::{self, BatchHeader};
+use callboard_protocol::batch::{self, BatchHeader, BatchRef};
 use tracing::{info, warn};
 
 use crate::checkpoint;
@@ -295,6 +295,23 @@ impl PartitionLog {
                 reason: "the segment ends before this offset".into(),
             }),
         }
+    }
+
+    /// Calls `visit` with every stored batch (CRC-checked, as stored) from the one holding `from` to the log end,
+    /// reading a few MiB at a time. Owners use it to rebuild state from the log after a restart.
+    pub fn for_each_batch(&self, from: u64, mut visit: impl FnMut(BatchRef<'_>) -> Result<()>) -> Result<()> {
+        let mut at = from.max(self.log_start);
+        while at < self.next_offset() {
+            let read = self.read(at, 4 << 20)?;
+            let mut rest = &read.bytes[..];
+            while !rest.is_empty() {
+                let len = BatchHeader::parse(rest)?.total_len().min(rest.len());
+                visit(BatchRef::trusted(&rest[..len])?)?;
+                rest = &rest[len..];
+            }
+            at = read.next_offset.max(at + 1);
+        }
+        Ok(())
     }
 
     /// Offset of the first record whose timestamp is at or after `timestamp_ms`, or `None` if there is none.

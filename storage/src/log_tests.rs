@@ -411,3 +411,20 @@ fn bad_config_is_rejected() {
         .expect_err("bad config");
     assert!(matches!(err, StorageError::Config(_)));
 }
+
+#[test]
+fn for_each_batch_visits_every_batch_from_the_one_holding_the_offset() {
+    let env = SimEnv::new();
+    let mut log = open(&env, small_config());
+    for i in 0..30 {
+        log.append(&mut batch(2, i, 100)).expect("append");
+    }
+    assert!(log.segments().len() > 1);
+    let mut bases = Vec::new();
+    log.for_each_batch(5, |b| {
+        bases.push(b.header().base_offset);
+        Ok(())
+    })
+    .expect("walk");
+    assert_eq!(bases, (4..60).step_by(2).collect::<Vec<_>>());
+}

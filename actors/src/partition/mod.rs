@@ -18,7 +18,6 @@ use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, SpawnHandle, Supervised};
-use callboard_protocol::batch::BatchRef;
 use callboard_storage::{Env, PartitionLog, StorageError};
 use tracing::{error, info, warn};
 
@@ -206,23 +205,15 @@ impl PartitionActor {
 
 fn rebuild_dedup(log: &PartitionLog, mut dedup: Dedup, now_ms: i64) -> Result<Dedup> {
     let from = log.offset_for_timestamp(dedup.horizon(now_ms))?.unwrap_or(log.next_offset());
-    let mut at = from.max(log.log_start_offset());
-    while at < log.next_offset() {
-        let read = log.read(at, 4 << 20)?;
-        let mut rest = &read.bytes[..];
-        while !rest.is_empty() {
-            let header = callboard_protocol::batch::BatchHeader::parse(rest).map_err(StorageError::from)?;
-            let batch = BatchRef::trusted(&rest[..header.total_len()]).map_err(StorageError::from)?;
-            for record in batch.records() {
-                let record = record.map_err(StorageError::from)?;
-                if let Some(id) = record.id {
-                    dedup.insert(id, record.timestamp);
-                }
+    log.for_each_batch(from, |batch| {
+        for record in batch.records() {
+            let record = record.map_err(StorageError::from)?;
+            if let Some(id) = record.id {
+                dedup.insert(id, record.timestamp);
             }
-            rest = &rest[header.total_len()..];
         }
-        at = read.next_offset.max(at + 1);
-    }
+        Ok(())
+    })?;
     dedup.expire(now_ms);
     Ok(dedup)
 }

@@ -78,18 +78,11 @@ impl Producers {
 
     /// Records every batch of `log` from `from` on.
     fn scan(&mut self, log: &PartitionLog, from: u64) -> Result<()> {
-        let mut at = from.max(log.log_start_offset());
-        while at < log.next_offset() {
-            let read = log.read(at, 4 << 20)?;
-            let mut rest = &read.bytes[..];
-            while !rest.is_empty() {
-                let header = BatchHeader::parse(rest).map_err(callboard_storage::StorageError::from)?;
-                self.record(&header, header.base_offset, header.max_timestamp);
-                rest = &rest[header.total_len().min(rest.len())..];
-            }
-            at = read.next_offset.max(at + 1);
-        }
-        Ok(())
+        Ok(log.for_each_batch(from, |batch| {
+            let header = *batch.header();
+            self.record(&header, header.base_offset, header.max_timestamp);
+            Ok(())
+        })?)
     }
 
     /// Loads the state for `log`: from the snapshot of the last clean close plus the batches after it, or else by

@@ -2,130 +2,84 @@
 //!
 //! Codes are stable: a code is never renumbered or reused. Later protocol work adds codes at the end.
 
-/// An error code as carried in responses (`u16` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// Success.
-    None = 0,
-    /// An unexpected server error.
-    Unknown = 1,
-    /// The request is malformed.
-    InvalidRequest = 2,
-    /// A record batch failed validation.
-    InvalidRecordBatch = 3,
-    /// Stored or sent data failed its CRC check.
-    CorruptMessage = 4,
-    /// A format or protocol version this build does not support.
-    UnsupportedVersion = 5,
-    /// The offset is below the log start or past the log end.
-    OffsetOutOfRange = 6,
-    /// A batch or message is larger than the configured limit.
-    MessageTooLarge = 7,
-    /// The disk is full; the partition accepts no writes until space is freed.
-    StorageFull = 8,
-    /// A storage I/O error; the request may be retried once the partition recovers.
-    StorageError = 9,
-    /// The partition (or its directory) is in use by another owner.
-    Locked = 10,
-    /// An invalid configuration value.
-    InvalidConfig = 11,
-    /// No stream has that name.
-    StreamNotFound = 12,
-    /// A stream with that name exists already.
-    StreamExists = 13,
-    /// No topic has that name in the stream.
-    TopicNotFound = 14,
-    /// A topic with that name exists already in the stream.
-    TopicExists = 15,
-    /// The topic has no such partition.
-    PartitionNotFound = 16,
-    /// A stream or topic name is not acceptable.
-    InvalidName = 17,
-    /// The partition is restarting or offline; retry later.
-    PartitionUnavailable = 18,
-    /// The partition is read-only (for example after its disk filled up).
-    PartitionReadOnly = 19,
-    /// Too many long polls are parked on the partition; retry later.
-    TooManyParkedPolls = 20,
-    /// The consumer has no stored offset and its reset policy is `error`.
-    NoOffset = 21,
-    /// An idempotent producer's sequence skips ahead: earlier batches are missing.
-    OutOfOrderSequence = 22,
-    /// An idempotent producer uses an epoch older than the partition has seen.
-    ProducerFenced = 23,
-    /// The producer id is unknown to the broker (never allocated, or expired).
-    UnknownProducer = 24,
-    /// The broker is shutting down.
-    ShuttingDown = 25,
-    /// A configured limit was reached.
-    LimitExceeded = 26,
-    /// The consumer group has no such member (it left or expired): join again.
-    UnknownMember = 27,
-    /// The request comes from an older generation of the consumer group: heartbeat to learn the current one.
-    StaleGeneration = 28,
-    /// The partition is not assigned to this group member in this generation.
-    NotAssigned = 29,
-    /// No consumer group has that name.
-    GroupNotFound = 30,
-    /// The consumer group still has members.
-    GroupNotEmpty = 31,
-    /// The request's API key is not one this server knows.
-    UnknownApi = 32,
-    /// The first request of a connection was not the handshake.
-    HandshakeRequired = 33,
+use crate::wire_enum::wire_enum;
+
+wire_enum! {
+    /// An error code as carried in responses (`u16` on the wire).
+    #[non_exhaustive]
+    pub enum ErrorCode {
+        /// Success.
+        None = 0,
+        /// An unexpected server error.
+        Unknown = 1,
+        /// The request is malformed.
+        InvalidRequest = 2,
+        /// A record batch failed validation.
+        InvalidRecordBatch = 3,
+        /// Stored or sent data failed its CRC check.
+        CorruptMessage = 4,
+        /// A format or protocol version this build does not support.
+        UnsupportedVersion = 5,
+        /// The offset is below the log start or past the log end.
+        OffsetOutOfRange = 6,
+        /// A batch or message is larger than the configured limit.
+        MessageTooLarge = 7,
+        /// The disk is full; the partition accepts no writes until space is freed.
+        StorageFull = 8,
+        /// A storage I/O error; the request may be retried once the partition recovers.
+        StorageError = 9,
+        /// The partition (or its directory) is in use by another owner.
+        Locked = 10,
+        /// An invalid configuration value.
+        InvalidConfig = 11,
+        /// No stream has that name.
+        StreamNotFound = 12,
+        /// A stream with that name exists already.
+        StreamExists = 13,
+        /// No topic has that name in the stream.
+        TopicNotFound = 14,
+        /// A topic with that name exists already in the stream.
+        TopicExists = 15,
+        /// The topic has no such partition.
+        PartitionNotFound = 16,
+        /// A stream or topic name is not acceptable.
+        InvalidName = 17,
+        /// The partition is restarting or offline; retry later.
+        PartitionUnavailable = 18,
+        /// The partition is read-only (for example after its disk filled up).
+        PartitionReadOnly = 19,
+        /// Too many long polls are parked on the partition; retry later.
+        TooManyParkedPolls = 20,
+        /// The consumer has no stored offset and its reset policy is `error`.
+        NoOffset = 21,
+        /// An idempotent producer's sequence skips ahead: earlier batches are missing.
+        OutOfOrderSequence = 22,
+        /// An idempotent producer uses an epoch older than the partition has seen.
+        ProducerFenced = 23,
+        /// The producer id is unknown to the broker (never allocated, or expired).
+        UnknownProducer = 24,
+        /// The broker is shutting down.
+        ShuttingDown = 25,
+        /// A configured limit was reached.
+        LimitExceeded = 26,
+        /// The consumer group has no such member (it left or expired): join again.
+        UnknownMember = 27,
+        /// The request comes from an older generation of the consumer group: heartbeat to learn the current one.
+        StaleGeneration = 28,
+        /// The partition is not assigned to this group member in this generation.
+        NotAssigned = 29,
+        /// No consumer group has that name.
+        GroupNotFound = 30,
+        /// The consumer group still has members.
+        GroupNotEmpty = 31,
+        /// The request's API key is not one this server knows.
+        UnknownApi = 32,
+        /// The first request of a connection was not the handshake.
+        HandshakeRequired = 33,
+    }
 }
 
 impl ErrorCode {
-    /// Every code, in numeric order.
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::None,
-        ErrorCode::Unknown,
-        ErrorCode::InvalidRequest,
-        ErrorCode::InvalidRecordBatch,
-        ErrorCode::CorruptMessage,
-        ErrorCode::UnsupportedVersion,
-        ErrorCode::OffsetOutOfRange,
-        ErrorCode::MessageTooLarge,
-        ErrorCode::StorageFull,
-        ErrorCode::StorageError,
-        ErrorCode::Locked,
-        ErrorCode::InvalidConfig,
-        ErrorCode::StreamNotFound,
-        ErrorCode::StreamExists,
-        ErrorCode::TopicNotFound,
-        ErrorCode::TopicExists,
-        ErrorCode::PartitionNotFound,
-        ErrorCode::InvalidName,
-        ErrorCode::PartitionUnavailable,
-        ErrorCode::PartitionReadOnly,
-        ErrorCode::TooManyParkedPolls,
-        ErrorCode::NoOffset,
-        ErrorCode::OutOfOrderSequence,
-        ErrorCode::ProducerFenced,
-        ErrorCode::UnknownProducer,
-        ErrorCode::ShuttingDown,
-        ErrorCode::LimitExceeded,
-        ErrorCode::UnknownMember,
-        ErrorCode::StaleGeneration,
-        ErrorCode::NotAssigned,
-        ErrorCode::GroupNotFound,
-        ErrorCode::GroupNotEmpty,
-        ErrorCode::UnknownApi,
-        ErrorCode::HandshakeRequired,
-    ];
-
-    /// The numeric code.
-    pub fn as_u16(self) -> u16 {
-        self as u16
-    }
-
-    /// Decodes a numeric code; unknown codes map to `None` so old clients can report them as such.
-    pub fn from_u16(code: u16) -> Option<Self> {
-        Self::ALL.iter().copied().find(|c| c.as_u16() == code)
-    }
-
     /// Whether a client may retry the same request and expect it to succeed later.
     pub fn is_retriable(self) -> bool {
         matches!(

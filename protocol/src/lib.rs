@@ -50,5 +50,6 @@ pub mod batch;
 mod error_code;
 pub mod varint;
 pub mod wire;
+mod wire_enum;
 
 pub use error_code::ErrorCode;

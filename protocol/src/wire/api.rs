@@ -2,63 +2,65 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every request type, by its wire number. Numbers are stable and never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-#[non_exhaustive]
-pub enum ApiKey {
-    /// Connection handshake: protocol version and supported APIs.
-    Hello = 0,
-    /// Liveness check.
-    Ping = 1,
-    /// Broker status.
-    Status = 2,
-    /// Create a stream.
-    CreateStream = 10,
-    /// Delete a stream.
-    DeleteStream = 11,
-    /// List streams.
-    ListStreams = 12,
-    /// Create a topic.
-    CreateTopic = 20,
-    /// Delete a topic.
-    DeleteTopic = 21,
-    /// List a stream's topics.
-    ListTopics = 22,
-    /// Describe a topic and its partitions.
-    DescribeTopic = 23,
-    /// Add partitions to a topic.
-    AddPartitions = 24,
-    /// Append a record batch to a partition.
-    Produce = 30,
-    /// Read record batches (poll, long poll).
-    Fetch = 31,
-    /// Allocate an idempotent producer id.
-    InitProducer = 32,
-    /// Store a consumer offset.
-    StoreOffset = 40,
-    /// Read a consumer offset.
-    GetOffset = 41,
-    /// Delete a consumer offset.
-    DeleteOffset = 42,
-    /// Join a consumer group.
-    JoinGroup = 50,
-    /// Heartbeat (and acknowledge the assignment).
-    Heartbeat = 51,
-    /// Leave a consumer group.
-    LeaveGroup = 52,
-    /// Poll a member's assigned partitions.
-    GroupPoll = 53,
-    /// Commit a group offset.
-    CommitGroupOffset = 54,
-    /// List consumer groups.
-    ListGroups = 55,
-    /// Describe a consumer group with lag.
-    DescribeGroup = 56,
-    /// Delete a consumer group.
-    DeleteGroup = 57,
-    /// Reset a group's offsets.
-    ResetGroupOffsets = 58,
+use crate::wire_enum::wire_enum;
+
+wire_enum! {
+    /// Every request type, by its wire number. Numbers are stable and never reused.
+    #[non_exhaustive]
+    pub enum ApiKey {
+        /// Connection handshake: protocol version and supported APIs.
+        Hello = 0,
+        /// Liveness check.
+        Ping = 1,
+        /// Broker status.
+        Status = 2,
+        /// Create a stream.
+        CreateStream = 10,
+        /// Delete a stream.
+        DeleteStream = 11,
+        /// List streams.
+        ListStreams = 12,
+        /// Create a topic.
+        CreateTopic = 20,
+        /// Delete a topic.
+        DeleteTopic = 21,
+        /// List a stream's topics.
+        ListTopics = 22,
+        /// Describe a topic and its partitions.
+        DescribeTopic = 23,
+        /// Add partitions to a topic.
+        AddPartitions = 24,
+        /// Append a record batch to a partition.
+        Produce = 30,
+        /// Read record batches (poll, long poll).
+        Fetch = 31,
+        /// Allocate an idempotent producer id.
+        InitProducer = 32,
+        /// Store a consumer offset.
+        StoreOffset = 40,
+        /// Read a consumer offset.
+        GetOffset = 41,
+        /// Delete a consumer offset.
+        DeleteOffset = 42,
+        /// Join a consumer group.
+        JoinGroup = 50,
+        /// Heartbeat (and acknowledge the assignment).
+        Heartbeat = 51,
+        /// Leave a consumer group.
+        LeaveGroup = 52,
+        /// Poll a member's assigned partitions.
+        GroupPoll = 53,
+        /// Commit a group offset.
+        CommitGroupOffset = 54,
+        /// List consumer groups.
+        ListGroups = 55,
+        /// Describe a consumer group with lag.
+        DescribeGroup = 56,
+        /// Delete a consumer group.
+        DeleteGroup = 57,
+        /// Reset a group's offsets.
+        ResetGroupOffsets = 58,
+    }
 }
 
 /// The versions of one API a peer speaks.
@@ -73,46 +75,6 @@ pub struct ApiVersionRange {
 }
 
 impl ApiKey {
-    /// Every API, in numeric order.
-    pub const ALL: &'static [ApiKey] = &[
-        ApiKey::Hello,
-        ApiKey::Ping,
-        ApiKey::Status,
-        ApiKey::CreateStream,
-        ApiKey::DeleteStream,
-        ApiKey::ListStreams,
-        ApiKey::CreateTopic,
-        ApiKey::DeleteTopic,
-        ApiKey::ListTopics,
-        ApiKey::DescribeTopic,
-        ApiKey::AddPartitions,
-        ApiKey::Produce,
-        ApiKey::Fetch,
-        ApiKey::InitProducer,
-        ApiKey::StoreOffset,
-        ApiKey::GetOffset,
-        ApiKey::DeleteOffset,
-        ApiKey::JoinGroup,
-        ApiKey::Heartbeat,
-        ApiKey::LeaveGroup,
-        ApiKey::GroupPoll,
-        ApiKey::CommitGroupOffset,
-        ApiKey::ListGroups,
-        ApiKey::DescribeGroup,
-        ApiKey::DeleteGroup,
-        ApiKey::ResetGroupOffsets,
-    ];
-
-    /// The wire number.
-    pub fn as_u16(self) -> u16 {
-        self as u16
-    }
-
-    /// The API with this number, if this build knows it.
-    pub fn from_u16(n: u16) -> Option<Self> {
-        Self::ALL.iter().copied().find(|k| k.as_u16() == n)
-    }
-
     /// The versions of this API that this build speaks (all start at 1).
     pub fn versions(self) -> ApiVersionRange {
         ApiVersionRange { api: self.as_u16(), min: 1, max: 1 }

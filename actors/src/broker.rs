@@ -9,51 +9,15 @@ use std::sync::{Arc, RwLock};
 use actix::{Actor, ActorFutureExt, Addr, ArbiterHandle, Context, Handler, Message, ResponseActFuture, WrapFuture};
 use callboard_storage::Env;
 
-use crate::config::{BrokerConfig, TopicConfig};
+use crate::config::{BrokerConfig, TopicConfig, TopicConfigExt};
 use crate::error::{BrokerError, Result};
 use crate::group::actor::{ConsumerGroupActor, StopGroup, TopicsChanged};
 use crate::metadata::{DEFAULT_STREAM, Metadata, StreamMeta, TopicMeta, topic_dir};
 use crate::names::validate_name;
-use crate::partition::{PartitionActor, PartitionInfo, PartitionSetup};
+use crate::partition::{PartitionActor, PartitionSetup};
 use crate::route::{Route, Routes};
 use crate::topic::{DescribePartitions, Grow, RetireTopic, TopicActor};
-
-/// A stream as listed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StreamInfo {
-    /// Numeric id.
-    pub id: u32,
-    /// Name.
-    pub name: String,
-    /// Creation time, ms since the Unix epoch.
-    pub created_ms: i64,
-    /// Number of topics.
-    pub topics: usize,
-}
-
-/// A topic as listed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TopicInfo {
-    /// Numeric id.
-    pub id: u32,
-    /// Stream name.
-    pub stream: String,
-    /// Topic name.
-    pub name: String,
-    /// Creation time, ms since the Unix epoch.
-    pub created_ms: i64,
-    /// Configuration.
-    pub config: TopicConfig,
-}
-
-/// A topic with the state of each partition.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TopicDetails {
-    /// The topic.
-    pub topic: TopicInfo,
-    /// Its partitions.
-    pub partitions: Vec<PartitionInfo>,
-}
+pub(crate) use callboard_protocol::model::{StreamInfo, TopicDetails, TopicInfo};
 
 fn stream_info(s: &StreamMeta) -> StreamInfo {
     StreamInfo { id: s.id, name: s.name.clone(), created_ms: s.created_ms, topics: s.topics.len() }

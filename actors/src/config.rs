@@ -4,86 +4,31 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use callboard_protocol::model::MAX_PARTITIONS;
+pub(crate) use callboard_protocol::model::{DedupWindow, DurabilityPolicy, TopicConfig};
 use callboard_storage::{Durability, Env, LogConfig, OsEnv};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
 
-/// When a topic's appends are durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DurabilityPolicy {
-    /// Acknowledged only once fsynced (group commit). The default: safe by default.
-    #[default]
-    Always,
-    /// Fsynced at most this many milliseconds after the append.
-    Interval {
-        /// Milliseconds between syncs.
-        ms: u64,
-    },
-    /// Left to the operating system.
-    Never,
-}
-
-impl DurabilityPolicy {
-    pub(crate) fn storage(self) -> Durability {
-        match self {
-            DurabilityPolicy::Always => Durability::Always,
-            DurabilityPolicy::Interval { ms } => Durability::Interval(Duration::from_millis(ms.max(1))),
-            DurabilityPolicy::Never => Durability::Never,
-        }
+fn storage_durability(policy: DurabilityPolicy) -> Durability {
+    match policy {
+        DurabilityPolicy::Always => Durability::Always,
+        DurabilityPolicy::Interval { ms } => Durability::Interval(Duration::from_millis(ms.max(1))),
+        DurabilityPolicy::Never => Durability::Never,
     }
 }
 
-/// Per-topic configuration, persisted with the topic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TopicConfig {
-    /// Number of partitions (at least 1; can grow, never shrink).
-    pub partitions: u32,
-    /// Durability of appends.
-    pub durability: DurabilityPolicy,
-    /// Delete sealed segments whose newest message is older than this.
-    pub retention_age_ms: Option<u64>,
-    /// Delete the oldest sealed segments while a partition is larger than this.
-    pub retention_bytes: Option<u64>,
-    /// Segment size.
-    pub segment_bytes: u64,
-    /// Largest encoded message (and produce batch) accepted.
-    pub max_message_bytes: u32,
-    /// Messages whose id was seen within this window are dropped as duplicates (`None`: no deduplication).
-    pub dedup: Option<DedupWindow>,
-}
-
-/// Bounds of a topic's message-id deduplication window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DedupWindow {
-    /// At most this many ids are remembered per partition.
-    pub max_ids: usize,
-    /// Ids older than this are forgotten.
-    pub max_age_ms: u64,
-}
-
-impl Default for TopicConfig {
-    fn default() -> Self {
-        TopicConfig {
-            partitions: 1,
-            durability: DurabilityPolicy::Always,
-            retention_age_ms: None,
-            retention_bytes: None,
-            segment_bytes: 1 << 30,
-            max_message_bytes: 16 << 20,
-            dedup: None,
-        }
-    }
-}
-
-/// Most partitions one topic may have.
-pub const MAX_PARTITIONS: u32 = 10_000;
-
-impl TopicConfig {
+/// What the broker adds to [`TopicConfig`] (defined in `callboard-protocol`, shared with the SDK): validation and
+/// the storage configuration it implies.
+pub trait TopicConfigExt {
     /// Checks every value.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()>;
+    /// The storage configuration of each partition's log.
+    fn log_config(&self) -> LogConfig;
+}
+
+impl TopicConfigExt for TopicConfig {
+    fn validate(&self) -> Result<()> {
         if self.partitions == 0 || self.partitions > MAX_PARTITIONS {
             return Err(BrokerError::InvalidConfig(format!(
                 "partitions must be between 1 and {MAX_PARTITIONS}, got {}",
@@ -98,8 +43,7 @@ impl TopicConfig {
         self.log_config().validate().map_err(|e| BrokerError::InvalidConfig(e.to_string()))
     }
 
-    /// The storage configuration of each partition's log.
-    pub fn log_config(&self) -> LogConfig {
+    fn log_config(&self) -> LogConfig {
         LogConfig {
             segment_bytes: self.segment_bytes,
             retention_age: self.retention_age_ms.map(Duration::from_millis),
@@ -108,7 +52,7 @@ impl TopicConfig {
             // sync would block the actor thread for an fsync.
             durability: match self.durability {
                 DurabilityPolicy::Interval { .. } => callboard_storage::Durability::Never,
-                other => other.storage(),
+                other => storage_durability(other),
             },
             max_batch_bytes: self.max_message_bytes.max(64),
             ..LogConfig::default()

@@ -212,3 +212,9 @@ impl BrokerError {
 
 /// Shorthand for broker results.
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+impl From<callboard_protocol::batch::BatchError> for BrokerError {
+    fn from(e: callboard_protocol::batch::BatchError) -> Self {
+        BrokerError::Storage(StorageError::InvalidBatch(e))
+    }
+}

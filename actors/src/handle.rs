@@ -14,27 +14,15 @@ use callboard_storage::Env;
 use crate::broker::*;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::error::{BrokerError, Result};
-use crate::message::{Message, ReceivedMessage, decode_batches, encode_batch};
 use crate::partition::{
     Append, AppendAck, ConsumerRef, DeleteOffset, Describe, Fetch, Fetched, GetOffset, Health, PartitionActor,
     PollingStrategy, StoreOffset,
 };
-use crate::partitioner::{Partitioning, partition_for_key};
 use crate::route::{Route, Routes};
 use crate::system::ActorThreads;
-
-/// Where a produced batch landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sent {
-    /// Partition.
-    pub partition: u32,
-    /// Offset of its first stored message.
-    pub base_offset: u64,
-    /// Messages stored.
-    pub stored: u32,
-    /// Messages dropped as duplicates.
-    pub duplicates: u32,
-}
+pub(crate) use callboard_protocol::model::{BrokerStatus, Sent};
+use callboard_protocol::model::{Message, ReceivedMessage, decode_batches, encode_batch};
+use callboard_protocol::model::{Partitioning, partition_for_key};
 
 /// A poll.
 #[derive(Debug, Clone)]
@@ -87,27 +75,6 @@ pub struct Polled {
     pub next_offset: u64,
     /// Log end offset of the partition when polled (lag = `log_end - next_offset`).
     pub log_end: u64,
-}
-
-/// Broker-wide state for status pages.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BrokerStatus {
-    /// Version of this build.
-    pub version: String,
-    /// Milliseconds since start.
-    pub uptime_ms: u64,
-    /// Streams.
-    pub streams: usize,
-    /// Topics.
-    pub topics: usize,
-    /// Partitions serving.
-    pub partitions_online: usize,
-    /// Partitions read-only.
-    pub partitions_read_only: usize,
-    /// Partitions offline (failed past the restart bound).
-    pub partitions_offline: usize,
-    /// Partition actor restarts since start.
-    pub restarts: u64,
 }
 
 pub(crate) struct Inner {
@@ -328,11 +295,32 @@ impl Broker {
         Ok(Sent { partition, base_offset: ack.base_offset, stored: ack.stored, duplicates: ack.duplicates })
     }
 
-    /// Appends an already encoded record batch to one partition (what gateways forward).
-    pub async fn append_batch(&self, stream: &str, topic: &str, partition: u32, batch: Vec<u8>) -> Result<AppendAck> {
+    /// Appends an already encoded record batch to one partition (what gateways forward). The batch is queued on the
+    /// partition when this is called, not when the returned future is first polled: batches appended one after the
+    /// other from one task are stored in that order even when their answers are awaited concurrently (pipelining).
+    pub fn append_batch(
+        &self,
+        stream: &str,
+        topic: &str,
+        partition: u32,
+        batch: Vec<u8>,
+    ) -> impl Future<Output = Result<AppendAck>> + Send + 'static {
+        let queued = self.route(stream, topic).and_then(|route| {
+            let request = Self::partition(&route, partition)?.send(Append { batch });
+            Ok((route, request))
+        });
+        async move {
+            let (route, request) = queued?;
+            request.await.map_err(Self::unavailable(&route, partition))?
+        }
+    }
+
+    /// The partition a produce request goes to (for [`Partitioning::MessageKey`], decided per message, an error).
+    pub fn partition_for(&self, stream: &str, topic: &str, partitioning: &Partitioning) -> Result<u32> {
         let route = self.route(stream, topic)?;
-        let addr = Self::partition(&route, partition)?;
-        addr.send(Append { batch }).await.map_err(Self::unavailable(&route, partition))?
+        route.pick(partitioning).ok_or_else(|| {
+            BrokerError::InvalidConfig("per-message key partitioning needs the messages; pick a partition".into())
+        })
     }
 
     /// Fetches stored batches from one partition, as stored (what gateways forward).

@@ -23,32 +23,26 @@ mod error;
 mod fault;
 mod group;
 mod handle;
-mod message;
 mod metadata;
 mod names;
 mod partition;
-mod partitioner;
 mod route;
 mod system;
 mod topic;
 
-pub use broker::{BrokerActor, StreamInfo, TopicDetails, TopicInfo};
-pub use config::{BrokerConfig, DedupWindow, DurabilityPolicy, MAX_PARTITIONS, TopicConfig};
+pub use broker::BrokerActor;
+pub use config::{BrokerConfig, TopicConfigExt};
 pub use error::{BrokerError, Result};
 pub use fault::FaultEnv;
-pub use group::actor::{ConsumerGroupActor, GroupState, MemberInfo, Membership, group_consumer};
-pub use group::api::{GroupDescription, GroupPoll, GroupPolled, JoinRequest, OffsetReset, PartitionLag};
-pub use group::assign::{AssignmentStrategy, MemberView, TopicPartition, assign};
-pub use handle::{Broker, BrokerStatus, PollRequest, Polled, Sent};
-pub use message::{Message, ReceivedMessage, decode_batches, encode_batch};
+pub use group::actor::{ConsumerGroupActor, group_consumer};
+pub use group::api::{GroupPoll, GroupPolled, JoinRequest};
+pub use group::assign::{MemberView, assign};
+pub use handle::{Broker, PollRequest, Polled};
 pub use metadata::DEFAULT_STREAM;
 pub use names::{MAX_NAME_BYTES, validate_name};
 pub use partition::handlers::{APPEND_SECONDS, BYTES_IN, BYTES_OUT, MESSAGES_IN};
-pub use partition::{
-    Append, AppendAck, ConsumerRef, Fetch, Fetched, GenerationFence, Health, PartitionActor, PartitionInfo,
-    PollingStrategy, RESTARTS_TOTAL, ResetPolicy,
-};
-pub use partitioner::{Partitioning, murmur2, partition_for_key};
+pub use partition::{Append, ConsumerRef, Fetch, Fetched, GenerationFence, PartitionActor, RESTARTS_TOTAL};
 pub use topic::TopicActor;
 
 pub use callboard_protocol::batch::ProducerInfo;
+pub use callboard_protocol::model::*;

@@ -10,7 +10,7 @@ use actix::Addr;
 use crate::config::TopicConfig;
 use crate::metadata::TopicMeta;
 use crate::partition::PartitionActor;
-use crate::partitioner::{Partitioning, partition_for_key};
+use callboard_protocol::model::{Partitioning, partition_for_key};
 
 /// All routes, by stream then topic name.
 #[derive(Default)]

@@ -48,6 +48,7 @@
 
 pub mod batch;
 mod error_code;
+pub mod model;
 pub mod varint;
 pub mod wire;
 mod wire_enum;

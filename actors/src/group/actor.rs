@@ -15,6 +15,7 @@ use super::assign::{AssignmentStrategy, MemberView, TopicPartition, assign};
 use crate::error::{BrokerError, Result};
 use crate::partition::GenerationFence;
 use crate::route::Routes;
+pub(crate) use callboard_protocol::model::{GroupState, MemberInfo, Membership};
 
 /// Consumer name under which a group's offsets are stored in partitions.
 pub fn group_consumer(group: &str) -> String {
@@ -29,28 +30,6 @@ struct Member {
     last_seen: Instant,
     /// Partitions the member holds: what it was given in the last generation it acknowledged.
     owned: BTreeSet<TopicPartition>,
-}
-
-/// A member's view of the group after a join or heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Membership {
-    /// The member id assigned by the broker.
-    pub member_id: String,
-    /// Current generation.
-    pub generation: u32,
-    /// Partitions the member may consume in this generation.
-    pub assignment: Vec<TopicPartition>,
-}
-
-/// A member as described by admin calls.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MemberInfo {
-    /// Member id.
-    pub member_id: String,
-    /// Client id given at join.
-    pub client_id: String,
-    /// Assigned partitions.
-    pub assignment: Vec<TopicPartition>,
 }
 
 /// The consumer group actor.
@@ -316,21 +295,6 @@ impl Handler<TopicsChanged> for ConsumerGroupActor {
             self.rebalance();
         }
     }
-}
-
-/// The group's members, generation and strategy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct GroupState {
-    /// Group name.
-    pub name: String,
-    /// Current generation.
-    pub generation: u32,
-    /// Assignment strategy.
-    pub strategy: AssignmentStrategy,
-    /// Members and their assignments.
-    pub members: Vec<MemberInfo>,
-    /// Topics the members subscribe to.
-    pub topics: Vec<String>,
 }
 
 /// Describes membership.

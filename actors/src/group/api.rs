@@ -7,16 +7,16 @@ use std::time::Duration;
 use actix::Addr;
 
 use super::actor::{
-    CheckOwner, ConsumerGroupActor, DescribeGroupState, GroupState, Heartbeat, JoinGroup, LeaveGroup, Membership,
-    group_consumer,
+    CheckOwner, ConsumerGroupActor, DescribeGroupState, Heartbeat, JoinGroup, LeaveGroup, Membership, group_consumer,
 };
-use super::assign::AssignmentStrategy;
+use super::assign::{AssignmentStrategy, TopicPartition};
 use super::registry::{ForgetGroup, GetGroup, ListGroups};
 use crate::error::{BrokerError, Result};
-use crate::handle::{Broker, Polled, closed};
-use crate::message::{ReceivedMessage, decode_batches};
+use crate::handle::{Broker, closed};
 use crate::metadata::GroupMeta;
-use crate::partition::{ConsumerRef, Describe, Fetch, PollingStrategy, ResetPolicy, StoreOffset};
+use crate::partition::{ConsumerRef, Describe, Fetch, Fetched, PollingStrategy, ResetPolicy, StoreOffset};
+pub(crate) use callboard_protocol::model::{GroupDescription, OffsetReset, PartitionLag};
+use callboard_protocol::model::{ReceivedMessage, decode_batches};
 
 /// A join request.
 #[derive(Debug, Clone)]
@@ -86,45 +86,6 @@ pub struct GroupPolled {
     pub next_offset: u64,
 }
 
-/// Committed offset and lag of one partition for a group.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PartitionLag {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: u32,
-    /// Committed offset, if any.
-    pub committed: Option<u64>,
-    /// Log start offset.
-    pub log_start: u64,
-    /// Log end offset (high watermark).
-    pub log_end: u64,
-    /// Messages not yet committed: `log_end - committed` (from the log start when nothing is committed).
-    pub lag: u64,
-}
-
-/// A group as described by admin calls.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct GroupDescription {
-    /// Members, generation, strategy.
-    pub state: GroupState,
-    /// Offsets and lag per partition of every topic the group has consumed.
-    pub partitions: Vec<PartitionLag>,
-}
-
-/// Where `reset_group_offsets` moves a group's offsets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetReset {
-    /// The log start.
-    Earliest,
-    /// The log end.
-    Latest,
-    /// The first message at or after this timestamp (ms since the Unix epoch).
-    Timestamp(i64),
-    /// This offset.
-    Offset(u64),
-}
-
 impl Broker {
     async fn group(
         &self,
@@ -174,19 +135,35 @@ impl Broker {
         member: &Membership,
         poll: GroupPoll,
     ) -> Result<GroupPolled> {
+        let (tp, fetched) = self.group_fetch(stream, group, member, poll).await?;
+        let Some(fetched) = fetched else {
+            return Ok(GroupPolled { topic: tp.0, partition: tp.1, messages: Vec::new(), next_offset: 0 });
+        };
+        let wanted = (fetched.next_offset - fetched.start_offset) as usize;
+        Ok(GroupPolled {
+            topic: tp.0,
+            partition: tp.1,
+            messages: decode_batches(&fetched.batches, fetched.start_offset, wanted)?,
+            next_offset: fetched.next_offset,
+        })
+    }
+
+    /// Like [`Broker::group_poll`], answering stored batches as they are (what gateways forward): the partition read
+    /// and what it returned, or `None` when the member holds no partitions (after waiting `max_wait`).
+    pub async fn group_fetch(
+        &self,
+        stream: &str,
+        group: &str,
+        member: &Membership,
+        poll: GroupPoll,
+    ) -> Result<(TopicPartition, Option<Fetched>)> {
         let (addr, _) = self.group(stream, group, false, Vec::new()).await?;
         let parts = &member.assignment;
-        let empty = |tp: Option<&(String, u32)>| GroupPolled {
-            topic: tp.map(|t| t.0.clone()).unwrap_or_default(),
-            partition: tp.map_or(0, |t| t.1),
-            messages: Vec::new(),
-            next_offset: 0,
-        };
         if parts.is_empty() {
             if !poll.max_wait.is_zero() {
                 tokio::time::sleep(poll.max_wait).await;
             }
-            return Ok(empty(None));
+            return Ok(((String::new(), 0), None));
         }
         let turn = self.inner.poll_turn.fetch_add(1, Ordering::Relaxed);
         let consumer = ConsumerRef { name: group_consumer(group), auto_commit: poll.auto_commit, reset: poll.reset };
@@ -208,23 +185,12 @@ impl Broker {
                 fence: Some(fence),
             };
             let fetched = self.fetch(stream, &tp.0, tp.1, fetch).await?;
-            let wanted = (fetched.next_offset - fetched.start_offset) as usize;
-            let polled = Polled {
-                partition: tp.1,
-                messages: decode_batches(&fetched.batches, fetched.start_offset, wanted)?,
-                next_offset: fetched.next_offset,
-                log_end: fetched.log_end,
-            };
-            if !polled.messages.is_empty() || last {
-                return Ok(GroupPolled {
-                    topic: tp.0.clone(),
-                    partition: tp.1,
-                    messages: polled.messages,
-                    next_offset: polled.next_offset,
-                });
+            if fetched.next_offset > fetched.start_offset || last {
+                return Ok((tp.clone(), Some(fetched)));
             }
         }
-        Ok(empty(parts.first()))
+        // The last partition's answer returns inside the loop.
+        Ok(((String::new(), 0), None))
     }
 
     /// Commits a group offset for a partition; refused unless the member owns the partition in the current

@@ -3,24 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
-/// A topic partition.
-pub type TopicPartition = (String, u32);
-
-/// How a group spreads partitions over its members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AssignmentStrategy {
-    /// Per topic, contiguous ranges of partitions to the members subscribed to it (Kafka's range assignor).
-    Range,
-    /// All partitions, in order, dealt to the subscribed members in turn.
-    RoundRobin,
-    /// Members keep the partitions they own while the spread stays even; only the surplus moves, and a moved
-    /// partition is first revoked from its owner before its new owner gets it (see the group actor).
-    #[default]
-    CooperativeSticky,
-}
+pub(crate) use callboard_protocol::model::{AssignmentStrategy, TopicPartition};
 
 /// What the strategies need to know about one member.
 #[derive(Debug, Clone, PartialEq, Eq)]

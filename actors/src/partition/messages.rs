@@ -8,6 +8,7 @@ use actix::Message;
 use bytes::Bytes;
 
 use crate::error::Result;
+pub(crate) use callboard_protocol::model::{AppendAck, Health, PartitionInfo, PollingStrategy, ResetPolicy};
 
 /// Appends one record batch (as built by a producer); answered once it is durable under the topic's policy.
 #[derive(Debug, Message)]
@@ -15,45 +16,6 @@ use crate::error::Result;
 pub struct Append {
     /// The encoded batch; offsets are assigned in place.
     pub batch: Vec<u8>,
-}
-
-/// Where an append landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AppendAck {
-    /// Offset of the first stored record (the log end when every record was a duplicate).
-    pub base_offset: u64,
-    /// Records stored.
-    pub stored: u32,
-    /// Records dropped as duplicates (message-id deduplication).
-    pub duplicates: u32,
-}
-
-/// What a consumer does when its offset is below the log start (removed by retention) or it has none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResetPolicy {
-    /// Start from the first message still held.
-    #[default]
-    Earliest,
-    /// Start after the last message.
-    Latest,
-    /// Fail the poll with [`crate::BrokerError::NoOffset`].
-    Error,
-}
-
-/// Where a poll starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollingStrategy {
-    /// At this offset.
-    Offset(u64),
-    /// At the first message whose timestamp is at or after this (ms since the Unix epoch).
-    Timestamp(i64),
-    /// At the first message still held.
-    First,
-    /// At the last existing message.
-    Last,
-    /// At the named consumer's stored offset (see [`ConsumerRef`]).
-    Next,
 }
 
 /// A named consumer whose offset the partition stores.
@@ -150,41 +112,6 @@ pub struct DeleteOffset {
 #[derive(Debug, Message)]
 #[rtype(result = "PartitionInfo")]
 pub struct Describe;
-
-/// Health of a partition.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
-pub enum Health {
-    /// Serving.
-    Online,
-    /// Reads work, writes are refused (for example: disk full).
-    ReadOnly(String),
-    /// Failed more often than the restart bound allows.
-    Offline(String),
-    /// Its topic was deleted or the broker is stopping.
-    Retired,
-}
-
-/// A partition's state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PartitionInfo {
-    /// Partition number.
-    pub partition: u32,
-    /// Health.
-    pub health: Health,
-    /// First offset held.
-    pub log_start: u64,
-    /// Next offset to be written.
-    pub log_end: u64,
-    /// Bytes on disk.
-    pub size_bytes: u64,
-    /// Segments.
-    pub segments: usize,
-    /// Restarts since the broker started.
-    pub restarts: u32,
-    /// Long polls parked now.
-    pub parked_polls: usize,
-}
 
 /// Stops the partition for good: closes its log cleanly, fails parked polls, and answers every later request with
 /// `reason`'s error. Sent when its topic is deleted or the broker shuts down.

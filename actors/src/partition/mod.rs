@@ -27,7 +27,7 @@ use self::dedup::Dedup;
 use self::offsets::ConsumerOffsets;
 use self::parked::Parked;
 use self::producers::Producers;
-use crate::config::{DurabilityPolicy, TopicConfig};
+use crate::config::{DurabilityPolicy, TopicConfig, TopicConfigExt};
 use crate::error::{BrokerError, Result};
 
 /// Counter of partition actor restarts.
@@ -218,10 +218,16 @@ fn rebuild_dedup(log: &PartitionLog, mut dedup: Dedup, now_ms: i64) -> Result<De
     Ok(dedup)
 }
 
+/// Requests a partition's mailbox holds before senders wait.
+const MAILBOX_CAPACITY: usize = 1 << 16;
+
 impl Actor for PartitionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Gateways bound what each connection has in flight; a deep mailbox keeps `send` from ever parking, so the
+        // order in which one session queues batches is the order they are stored in.
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         if matches!(self.health, Health::Offline(_) | Health::Retired) {
             return;
         }

@@ -48,8 +48,8 @@ wire_enum! {
         Heartbeat = 51,
         /// Leave a consumer group.
         LeaveGroup = 52,
-        /// Poll a member's assigned partitions.
-        GroupPoll = 53,
+        /// Fetch from a member's assigned partitions.
+        GroupFetch = 53,
         /// Commit a group offset.
         CommitGroupOffset = 54,
         /// List consumer groups.

@@ -26,6 +26,7 @@ mod api;
 mod body;
 mod frame;
 mod handshake;
+mod requests;
 
 pub use api::{ApiKey, ApiVersionRange};
 pub use body::{BodyError, decode_control, encode_control, encode_with_payload, split_payload};
@@ -33,3 +34,4 @@ pub use frame::{
     DEFAULT_MAX_FRAME, FrameCodec, FrameError, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN, RequestFrame, ResponseFrame,
 };
 pub use handshake::{Hello, HelloResponse, PROTOCOL_VERSION};
+pub use requests::*;

@@ -1,9 +1,7 @@
-//! Messages as the embedded API sees them, and their conversion to and from stored record batches.
+//! Messages as producers and consumers see them, and their conversion to and from stored record batches.
 
+use crate::batch::{BatchBuilder, BatchError, BatchHeader, BatchRef, Header, ProducerInfo, RecordData};
 use bytes::Bytes;
-use callboard_protocol::batch::{BatchBuilder, BatchHeader, BatchRef, Header, ProducerInfo, RecordData};
-
-use crate::error::{BrokerError, Result};
 
 /// A message to produce.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,18 +89,15 @@ pub fn encode_batch<'a>(
 }
 
 /// Decodes stored batches into messages at or after `from`, at most `max` of them. Payloads share `bytes`.
-pub fn decode_batches(bytes: &Bytes, from: u64, max: usize) -> Result<Vec<ReceivedMessage>> {
+pub fn decode_batches(bytes: &Bytes, from: u64, max: usize) -> Result<Vec<ReceivedMessage>, BatchError> {
     let mut out = Vec::new();
     let mut rest = &bytes[..];
-    let corrupt = |e: callboard_protocol::batch::BatchError| {
-        BrokerError::Storage(callboard_storage::StorageError::InvalidBatch(e))
-    };
     while !rest.is_empty() && out.len() < max {
-        let header = BatchHeader::parse(rest).map_err(corrupt)?;
+        let header = BatchHeader::parse(rest)?;
         let len = header.total_len().min(rest.len());
-        let batch = BatchRef::trusted(&rest[..len]).map_err(corrupt)?;
+        let batch = BatchRef::trusted(&rest[..len])?;
         for record in batch.records() {
-            let record = record.map_err(corrupt)?;
+            let record = record?;
             if record.offset < from {
                 continue;
             }
@@ -111,7 +106,7 @@ pub fn decode_batches(bytes: &Bytes, from: u64, max: usize) -> Result<Vec<Receiv
             }
             let mut headers = Vec::new();
             for h in record.headers() {
-                let h = h.map_err(corrupt)?;
+                let h = h?;
                 headers.push((h.key.to_string(), h.value.map_or_else(Bytes::new, |v| bytes.slice_ref(v))));
             }
             out.push(ReceivedMessage {
@@ -139,7 +134,7 @@ mod tests {
             Message::new(vec![0u8, 1, 2]),
         ];
         let mut batch = encode_batch(&msgs, 77, None);
-        callboard_protocol::batch::set_base_offset(&mut batch, 10);
+        crate::batch::set_base_offset(&mut batch, 10);
         let bytes = Bytes::from(batch);
         let got = decode_batches(&bytes, 0, 10).expect("decode");
         assert_eq!(got.len(), 2);

@@ -7,7 +7,8 @@
 use bytes::Bytes;
 
 /// Where a produce request's messages go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Partitioning {
     /// Round-robin: each request goes to the next partition.
     Balanced,

@@ -1,0 +1,65 @@
+//! Topic configuration as clients send it and the broker persists it.
+
+use serde::{Deserialize, Serialize};
+
+/// When a topic's appends are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityPolicy {
+    /// Acknowledged only once fsynced (group commit). The default: safe by default.
+    #[default]
+    Always,
+    /// Fsynced at most this many milliseconds after the append.
+    Interval {
+        /// Milliseconds between syncs.
+        ms: u64,
+    },
+    /// Left to the operating system.
+    Never,
+}
+
+/// Per-topic configuration, persisted with the topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TopicConfig {
+    /// Number of partitions (at least 1; can grow, never shrink).
+    pub partitions: u32,
+    /// Durability of appends.
+    pub durability: DurabilityPolicy,
+    /// Delete sealed segments whose newest message is older than this.
+    pub retention_age_ms: Option<u64>,
+    /// Delete the oldest sealed segments while a partition is larger than this.
+    pub retention_bytes: Option<u64>,
+    /// Segment size.
+    pub segment_bytes: u64,
+    /// Largest encoded message (and produce batch) accepted.
+    pub max_message_bytes: u32,
+    /// Messages whose id was seen within this window are dropped as duplicates (`None`: no deduplication).
+    pub dedup: Option<DedupWindow>,
+}
+
+/// Bounds of a topic's message-id deduplication window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupWindow {
+    /// At most this many ids are remembered per partition.
+    pub max_ids: usize,
+    /// Ids older than this are forgotten.
+    pub max_age_ms: u64,
+}
+
+/// Most partitions one topic may have.
+pub const MAX_PARTITIONS: u32 = 10_000;
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig {
+            partitions: 1,
+            durability: DurabilityPolicy::Always,
+            retention_age_ms: None,
+            retention_bytes: None,
+            segment_bytes: 1 << 30,
+            max_message_bytes: 16 << 20,
+            dedup: None,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Callboard network gateways.

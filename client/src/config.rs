@@ -1,0 +1,77 @@
+//! [`ClientConfig`] and [`Transport`]: where and how a [`crate::Client`] connects.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use callboard_protocol::wire::DEFAULT_MAX_FRAME;
+
+/// Default time a request may wait for its answer (long polls add their own wait).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to reach the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP (with `TCP_NODELAY`).
+    Tcp {
+        /// `host:port`.
+        addr: String,
+    },
+    /// QUIC with TLS 1.3; each client uses one bidirectional stream of one QUIC connection.
+    Quic {
+        /// `host:port`.
+        addr: String,
+        /// PEM file with the certificate(s) to trust.
+        ca_cert: PathBuf,
+        /// Name the server certificate must carry (usually `"localhost"` for a self-signed broker).
+        server_name: String,
+    },
+}
+
+impl Transport {
+    /// QUIC to `addr`, trusting `ca_cert`, expecting the server name `localhost`.
+    pub fn quic(addr: impl Into<String>, ca_cert: impl Into<PathBuf>) -> Self {
+        Transport::Quic { addr: addr.into(), ca_cert: ca_cert.into(), server_name: "localhost".into() }
+    }
+
+    /// The `host:port` this transport connects to.
+    pub fn addr(&self) -> &str {
+        match self {
+            Transport::Tcp { addr } | Transport::Quic { addr, .. } => addr,
+        }
+    }
+}
+
+/// Configuration of a [`crate::Client`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Free-form id sent in the handshake and used as the prefix of group member ids.
+    pub client_id: String,
+    /// Where and how to connect.
+    pub transport: Transport,
+    /// How long a request may wait for its answer; long polls add their `max_wait` (default 30 s).
+    pub request_timeout: Duration,
+    /// Largest response frame accepted, in bytes (default 64 MiB).
+    pub max_frame: u32,
+}
+
+impl ClientConfig {
+    /// The defaults for this transport.
+    pub fn new(transport: Transport) -> Self {
+        ClientConfig {
+            client_id: "callboard-client".into(),
+            transport,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+
+    /// The defaults for plain TCP to `addr`.
+    pub fn tcp(addr: impl Into<String>) -> Self {
+        Self::new(Transport::Tcp { addr: addr.into() })
+    }
+
+    /// The defaults for QUIC to `addr`, trusting the certificates in `ca_cert`.
+    pub fn quic(addr: impl Into<String>, ca_cert: impl Into<PathBuf>) -> Self {
+        Self::new(Transport::quic(addr, ca_cert))
+    }
+}

@@ -1,0 +1,259 @@
+//! One partition's side of a producer: the batch being filled, the sealed batches not yet acknowledged (in sequence
+//! order, the ones in flight first), the next sequence number, and the retry state. Pure bookkeeping, no I/O.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::time::Instant;
+
+use bytes::Bytes;
+use callboard_protocol::batch::{BatchBuilder, Header, ProducerInfo, RecordData};
+use callboard_protocol::model::Message;
+
+use super::acks::AckTracker;
+
+/// Batch size limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Messages per batch.
+    pub max_messages: usize,
+    /// Bytes per batch.
+    pub max_bytes: usize,
+}
+
+/// The batch being filled.
+struct OpenBatch {
+    builder: BatchBuilder,
+    ranges: Vec<Range<u64>>,
+    created: Instant,
+}
+
+/// A sealed batch: its bytes never change, so a retry is identical to the first attempt.
+#[derive(Debug)]
+pub(crate) struct SealedBatch {
+    /// Producer-wide batch id.
+    pub id: u64,
+    /// The encoded batch.
+    pub bytes: Bytes,
+    /// The message numbers it holds.
+    pub ranges: Vec<Range<u64>>,
+    /// Whether an attempt is waiting for its answer.
+    pub in_flight: bool,
+}
+
+impl SealedBatch {
+    /// Number of its first message.
+    pub(crate) fn first_index(&self) -> u64 {
+        self.ranges.first().map_or(0, |r| r.start)
+    }
+}
+
+/// One partition's producer state.
+pub(crate) struct PartitionState {
+    next_sequence: i32,
+    open: Option<OpenBatch>,
+    unacked: VecDeque<SealedBatch>,
+    /// Resend everything unacknowledged once nothing is in flight and this instant has passed.
+    pub retry_at: Option<Instant>,
+    /// Retry rounds since the last success.
+    pub attempts: u32,
+}
+
+impl Default for PartitionState {
+    fn default() -> Self {
+        PartitionState { next_sequence: 0, open: None, unacked: VecDeque::new(), retry_at: None, attempts: 0 }
+    }
+}
+
+fn record_of<'a>(m: &'a Message, headers: &'a [Header<'a>], now_ms: i64) -> RecordData<'a> {
+    RecordData {
+        timestamp: m.timestamp.unwrap_or(now_ms),
+        id: m.id,
+        key: m.key.as_deref(),
+        value: Some(&m.payload),
+        headers,
+    }
+}
+
+impl PartitionState {
+    /// Whether `message` should go into a new batch: the open one is full or would grow past the limits.
+    pub(crate) fn must_seal_before(&self, message: &Message, limits: Limits, now_ms: i64) -> bool {
+        let Some(open) = &self.open else { return false };
+        if open.builder.record_count() as usize >= limits.max_messages {
+            return true;
+        }
+        let headers: Vec<Header<'_>> = message.headers.iter().map(|(k, v)| Header { key: k, value: Some(v) }).collect();
+        let size = open.builder.record_size(&record_of(message, &headers, now_ms));
+        open.builder.size_bytes() + size > limits.max_bytes
+    }
+
+    /// Adds message number `index` to the open batch; answers whether the batch is now full.
+    pub(crate) fn push(
+        &mut self,
+        message: &Message,
+        index: u64,
+        acks: &mut AckTracker,
+        limits: Limits,
+        now_ms: i64,
+    ) -> bool {
+        let open = self.open.get_or_insert_with(|| OpenBatch {
+            builder: BatchBuilder::new(),
+            ranges: Vec::new(),
+            created: Instant::now(),
+        });
+        let headers: Vec<Header<'_>> = message.headers.iter().map(|(k, v)| Header { key: k, value: Some(v) }).collect();
+        open.builder.push(&record_of(message, &headers, now_ms));
+        acks.add(&mut open.ranges, index);
+        open.builder.record_count() as usize >= limits.max_messages || open.builder.size_bytes() >= limits.max_bytes
+    }
+
+    /// When the open batch was started.
+    pub(crate) fn open_since(&self) -> Option<Instant> {
+        self.open.as_ref().map(|o| o.created)
+    }
+
+    /// Seals the open batch (if any) with the next sequence numbers when `producer_id` is given.
+    pub(crate) fn seal(&mut self, producer_id: Option<i64>, id: u64) -> bool {
+        let Some(open) = self.open.take() else { return false };
+        let count = open.builder.record_count();
+        let builder = match producer_id {
+            Some(producer_id) => {
+                let info = ProducerInfo { producer_id, producer_epoch: 0, base_sequence: self.next_sequence };
+                self.next_sequence = self.next_sequence.wrapping_add(count as i32);
+                open.builder.producer(info)
+            }
+            None => open.builder,
+        };
+        let bytes = Bytes::from(builder.finish());
+        self.unacked.push_back(SealedBatch { id, bytes, ranges: open.ranges, in_flight: false });
+        true
+    }
+
+    /// The next batch to send: the first one not in flight, unless a retry is pending.
+    pub(crate) fn next_to_send(&mut self, now: Instant) -> Option<&mut SealedBatch> {
+        if let Some(at) = self.retry_at {
+            if now < at || self.in_flight() > 0 {
+                return None;
+            }
+            self.retry_at = None;
+        }
+        self.unacked.iter_mut().find(|b| !b.in_flight)
+    }
+
+    /// Batches waiting for an answer.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.unacked.iter().filter(|b| b.in_flight).count()
+    }
+
+    /// Sealed batches not in flight.
+    pub(crate) fn waiting(&self) -> usize {
+        self.unacked.iter().filter(|b| !b.in_flight).count()
+    }
+
+    /// Whether nothing is buffered or unacknowledged.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.open.is_none() && self.unacked.is_empty()
+    }
+
+    /// Removes an acknowledged batch.
+    pub(crate) fn acknowledge(&mut self, id: u64) -> Option<SealedBatch> {
+        let pos = self.unacked.iter().position(|b| b.id == id)?;
+        self.attempts = 0;
+        self.unacked.remove(pos)
+    }
+
+    /// Marks a failed attempt; answers the batch's first message number and whether it was the oldest
+    /// unacknowledged batch.
+    pub(crate) fn attempt_failed(&mut self, id: u64) -> Option<(u64, bool)> {
+        let pos = self.unacked.iter().position(|b| b.id == id)?;
+        let batch = &mut self.unacked[pos];
+        batch.in_flight = false;
+        Some((batch.first_index(), pos == 0))
+    }
+
+    /// Starts a retry round unless one is pending: everything unacknowledged is resent at `at`, in order.
+    pub(crate) fn schedule_retry(&mut self, at: Instant) {
+        if self.retry_at.is_none() {
+            self.attempts += 1;
+            self.retry_at = Some(at);
+        }
+    }
+
+    /// Drops everything not in flight (after a permanent failure).
+    pub(crate) fn abandon(&mut self) {
+        self.open = None;
+        self.retry_at = None;
+        self.unacked.retain(|b| b.in_flight);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use callboard_protocol::batch::BatchHeader;
+
+    const LIMITS: Limits = Limits { max_messages: 3, max_bytes: 1 << 20 };
+
+    fn fill(state: &mut PartitionState, acks: &mut AckTracker, n: usize) {
+        for _ in 0..n {
+            let i = acks.next_index();
+            state.push(&Message::new("x"), i, acks, LIMITS, 1);
+        }
+    }
+
+    #[test]
+    fn sequences_count_records_and_batches_keep_their_bytes() {
+        let (mut state, mut acks) = (PartitionState::default(), AckTracker::default());
+        fill(&mut state, &mut acks, 3);
+        assert!(state.seal(Some(7), 1));
+        fill(&mut state, &mut acks, 2);
+        assert!(state.seal(Some(7), 2));
+        assert!(!state.seal(Some(7), 3), "nothing open");
+        let headers: Vec<_> = state.unacked.iter().map(|b| BatchHeader::parse(&b.bytes).expect("header")).collect();
+        assert_eq!((headers[0].producer_id, headers[0].base_sequence, headers[0].record_count), (7, 0, 3));
+        assert_eq!((headers[1].base_sequence, headers[1].record_count), (3, 2));
+        assert_eq!(headers[1].producer_epoch, 0);
+        // Non-idempotent batches carry no producer fields.
+        fill(&mut state, &mut acks, 1);
+        state.seal(None, 3);
+        let last = BatchHeader::parse(&state.unacked[2].bytes).expect("header");
+        assert_eq!((last.producer_id, last.base_sequence), (-1, -1));
+    }
+
+    #[test]
+    fn failures_resend_everything_unacknowledged_in_order() {
+        let (mut state, mut acks) = (PartitionState::default(), AckTracker::default());
+        for id in 0..3 {
+            fill(&mut state, &mut acks, 1);
+            state.seal(Some(1), id);
+        }
+        let now = Instant::now();
+        let sent: Vec<u64> = (0..3)
+            .map(|_| {
+                let b = state.next_to_send(now).expect("batch");
+                b.in_flight = true;
+                b.id
+            })
+            .collect();
+        assert_eq!(sent, vec![0, 1, 2]);
+        let bytes_before = state.unacked[1].bytes.clone();
+        assert_eq!(state.attempt_failed(1), Some((1, false)));
+        state.schedule_retry(now);
+        assert!(state.next_to_send(now).is_none(), "waits for the attempts in flight");
+        assert_eq!(state.attempt_failed(2), Some((2, false)));
+        assert!(state.acknowledge(0).is_some());
+        let again = state.next_to_send(now).expect("retry");
+        assert_eq!(again.id, 1);
+        assert_eq!(again.bytes, bytes_before, "a retry is byte-identical");
+        assert_eq!(state.attempts, 0, "the success reset the retry count");
+    }
+
+    #[test]
+    fn limits_seal_batches() {
+        let (mut state, mut acks) = (PartitionState::default(), AckTracker::default());
+        let limits = Limits { max_messages: 100, max_bytes: 200 };
+        let big = Message::new(vec![0u8; 120]);
+        assert!(!state.must_seal_before(&big, limits, 1));
+        assert!(state.push(&big, acks.next_index(), &mut acks, limits, 1) || state.open_since().is_some());
+        assert!(state.must_seal_before(&big, limits, 1), "a second one would exceed 200 bytes");
+    }
+}

@@ -1,0 +1,54 @@
+//! The rustls client configuration for QUIC: the ring provider only, roots from a PEM file, ALPN `callboard/1`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::error::{ClientError, Result};
+
+/// ALPN protocol the Callboard QUIC gateway speaks.
+pub const ALPN: &[u8] = b"callboard/1";
+
+/// A rustls client configuration trusting the certificates in the PEM file `ca_cert`.
+pub fn rustls_config(ca_cert: &Path) -> Result<rustls::ClientConfig> {
+    let tls = |what: &str, e: &dyn std::fmt::Display| ClientError::Tls(format!("{what} {}: {e}", ca_cert.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_cert).map_err(|e| tls("cannot read", &e))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| tls("bad certificate in", &e))?;
+        roots.add(cert).map_err(|e| tls("unusable certificate in", &e))?;
+    }
+    if roots.is_empty() {
+        return Err(ClientError::Tls(format!("no certificate in {}", ca_cert.display())));
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
+
+/// A quinn client configuration trusting the certificates in `ca_cert`.
+pub fn quic_config(ca_cert: &Path) -> Result<quinn::ClientConfig> {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(rustls_config(ca_cert)?)
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
+    Ok(quinn::ClientConfig::new(Arc::new(crypto)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_or_empty_pem_is_a_tls_error() {
+        assert!(matches!(rustls_config(Path::new("/nonexistent/ca.pem")), Err(ClientError::Tls(_))));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").expect("write");
+        assert!(matches!(rustls_config(&empty), Err(ClientError::Tls(_))));
+    }
+}

@@ -1,1 +1,32 @@
-//! Callboard network gateways.
+//! # callboard-gateways
+//!
+//! Callboard's network gateways: they only translate. [`TcpGateway`] and [`QuicGateway`] accept connections and run
+//! one session per TCP connection or QUIC bidirectional stream. A session cuts request frames out of the byte stream
+//! (`callboard_protocol::wire::FrameCodec`), requires the `Hello` handshake first, dispatches every API to the
+//! embedded [`callboard_actors::Broker`] with many requests in flight (pipelining, bounded per session), and writes
+//! the answers back tagged with their correlation ids as they complete.
+//!
+//! ```no_run
+//! # async fn demo(broker: callboard_actors::Broker) -> Result<(), callboard_gateways::GatewayError> {
+//! use callboard_gateways::{GatewayConfig, TcpGateway};
+//! let tcp = TcpGateway::bind("127.0.0.1:7070".parse().expect("address"), broker, GatewayConfig::default()).await?;
+//! // ... serve until asked to stop ...
+//! tcp.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+
+mod answer;
+mod config;
+mod dispatch;
+mod error;
+mod limit;
+mod quic;
+mod session;
+mod tcp;
+mod tls;
+
+pub use config::GatewayConfig;
+pub use error::GatewayError;
+pub use quic::QuicGateway;
+pub use tcp::TcpGateway;
+pub use tls::{ALPN, TlsSource};

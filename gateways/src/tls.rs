@@ -1,0 +1,159 @@
+//! TLS for the QUIC gateway: where the certificate comes from ([`TlsSource`]: a self-signed one generated on first
+//! start and reused afterwards, or PEM files the operator configures) and the rustls/quinn server configuration,
+//! always built with the ring provider (never a process-wide default).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::GatewayConfig;
+use crate::error::GatewayError;
+
+/// The ALPN protocol id of Callboard's QUIC protocol.
+pub const ALPN: &[u8] = b"callboard/1";
+
+/// File name of the generated certificate inside a [`TlsSource::SelfSigned`] directory.
+pub(crate) const SELF_SIGNED_CERT: &str = "quic-cert.pem";
+/// File name of the generated private key inside a [`TlsSource::SelfSigned`] directory.
+pub(crate) const SELF_SIGNED_KEY: &str = "quic-key.pem";
+
+/// Where the QUIC gateway's certificate and key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// A self-signed certificate for `localhost`, `127.0.0.1` and `::1`, generated into `dir/quic-cert.pem` and
+    /// `dir/quic-key.pem` (mode 0600) on first start and reused on later starts.
+    SelfSigned {
+        /// Directory holding the certificate and key (created when missing).
+        dir: PathBuf,
+    },
+    /// PEM files: the certificate chain (leaf first) and its private key.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key (PKCS#8, PKCS#1 or SEC1).
+        key: PathBuf,
+    },
+}
+
+/// A loaded certificate chain and key.
+pub(crate) struct Identity {
+    /// Certificate chain, leaf first.
+    pub certs: Vec<CertificateDer<'static>>,
+    /// Private key.
+    pub key: PrivateKeyDer<'static>,
+    /// The PEM file clients should trust.
+    pub cert_path: PathBuf,
+}
+
+impl Identity {
+    /// Loads (generating first when needed) the identity `source` describes.
+    pub fn load(source: &TlsSource) -> Result<Identity, GatewayError> {
+        match source {
+            TlsSource::SelfSigned { dir } => {
+                let (cert, key) = (dir.join(SELF_SIGNED_CERT), dir.join(SELF_SIGNED_KEY));
+                if !(cert.is_file() && key.is_file()) {
+                    generate_self_signed(dir, &cert, &key)?;
+                }
+                Identity::from_files(&cert, &key)
+            }
+            TlsSource::Files { cert, key } => Identity::from_files(cert, key),
+        }
+    }
+
+    fn from_files(cert: &Path, key: &Path) -> Result<Identity, GatewayError> {
+        let pem_error = |path: &Path, e: rustls::pki_types::pem::Error| {
+            GatewayError::Tls(format!("reading PEM from {}: {e}", path.display()))
+        };
+        let certs = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| pem_error(cert, e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem_error(cert, e))?;
+        if certs.is_empty() {
+            return Err(GatewayError::Tls(format!("no certificate in {}", cert.display())));
+        }
+        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error(key, e))?;
+        Ok(Identity { certs, key: key_der, cert_path: cert.to_path_buf() })
+    }
+
+    /// The quinn server configuration: TLS 1.3 with the ring provider, ALPN [`ALPN`], and the connection idle
+    /// timeout of `config`.
+    pub fn quic_server_config(self, config: &GatewayConfig) -> Result<quinn::ServerConfig, GatewayError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| GatewayError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(self.certs, self.key)
+            .map_err(|e| GatewayError::Tls(e.to_string()))?;
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto =
+            quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| GatewayError::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        transport.max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
+        server.transport_config(Arc::new(transport));
+        Ok(server)
+    }
+}
+
+/// Generates a self-signed certificate and key and writes them (each through a temporary file, then renamed).
+fn generate_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), GatewayError> {
+    std::fs::create_dir_all(dir).map_err(|e| GatewayError::file("creating", dir, e))?;
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let generated = rcgen::generate_simple_self_signed(names).map_err(|e| GatewayError::Certificate(e.to_string()))?;
+    write_file(key, generated.signing_key.serialize_pem().as_bytes(), true)?;
+    write_file(cert, generated.cert.pem().as_bytes(), false)?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed QUIC certificate");
+    Ok(())
+}
+
+fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), GatewayError> {
+    let tmp = path.with_extension("pem.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(&tmp).map_err(|e| GatewayError::file("creating", &tmp, e))?;
+    file.write_all(contents).and_then(|()| file.sync_all()).map_err(|e| GatewayError::file("writing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| GatewayError::file("renaming", &tmp, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_identity_is_generated_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = TlsSource::SelfSigned { dir: dir.path().join("tls") };
+        let first = Identity::load(&source).unwrap();
+        let pem = std::fs::read(&first.cert_path).unwrap();
+        let second = Identity::load(&source).unwrap();
+        assert_eq!(second.certs, first.certs);
+        assert_eq!(std::fs::read(&second.cert_path).unwrap(), pem);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("tls").join(SELF_SIGNED_KEY)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(second.quic_server_config(&GatewayConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn bad_files_are_tls_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a pem").unwrap();
+        let source = TlsSource::Files { cert: junk.clone(), key: junk };
+        assert!(matches!(Identity::load(&source), Err(GatewayError::Tls(_))));
+    }
+}

@@ -38,6 +38,7 @@ mod transport;
 pub use client::Client;
 pub use config::{ClientConfig, DEFAULT_REQUEST_TIMEOUT, Transport};
 
+pub use consumer::{Consumed, Consumer, ConsumerConfig, ConsumerKind, DEFAULT_SESSION_TIMEOUT};
 pub use data::Polled;
 pub use error::{ClientError, ProducerError, Result};
 pub use producer::{Producer, ProducerConfig};

@@ -263,10 +263,14 @@ impl Task {
         }
         // A batch behind a failed one is refused as out of order: it is resent with its predecessor.
         let retriable = error.is_retriable() || (!oldest && error.code() == Some(ErrorCode::OutOfOrderSequence));
+        if retriable && state.retry_at.is_some() {
+            // This round's resend is scheduled already; the batch goes with it.
+            return;
+        }
         if retriable && state.attempts < self.config.retries {
             let at = Instant::now() + self.config.backoff(state.attempts + 1);
-            tracing::debug!(partition = done.partition, %error, attempt = state.attempts + 1, "batch failed, retrying");
             state.schedule_retry(at);
+            tracing::debug!(partition = done.partition, %error, attempt = state.attempts, "batch failed, retrying");
             return;
         }
         tracing::warn!(partition = done.partition, %error, "batch failed for good");

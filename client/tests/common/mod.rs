@@ -23,6 +23,10 @@ pub struct Fixture {
 impl Fixture {
     /// A broker with a TCP gateway.
     pub async fn start() -> anyhow::Result<Fixture> {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir()?;
         let config = BrokerConfig { arbiters: 2, ..BrokerConfig::with_data_dir(dir.path().join("data")) };
         let broker = Broker::start(config).await?;

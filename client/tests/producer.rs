@@ -1,0 +1,118 @@
+//! The batching producer: everything acknowledged and stored in order, and exactly once across a connection drop.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use callboard_client::{Client, Message, Partitioning, PollingStrategy, Producer, ProducerConfig};
+use common::{Fixture, topic_config};
+
+/// Every payload of every partition, in offset order.
+async fn read_all(client: &Client, topic: &str, partitions: u32) -> anyhow::Result<BTreeMap<u32, Vec<Bytes>>> {
+    let mut out = BTreeMap::new();
+    for p in 0..partitions {
+        let mut payloads = Vec::new();
+        let mut offset = 0;
+        loop {
+            let polled =
+                client.poll("s", topic, p, PollingStrategy::Offset(offset), 1000, Duration::ZERO, None).await?;
+            if polled.messages.is_empty() {
+                break;
+            }
+            payloads.extend(polled.messages.into_iter().map(|m| m.payload));
+            offset = polled.next_offset;
+        }
+        out.insert(p, payloads);
+    }
+    Ok(out)
+}
+
+fn payload(i: u64) -> Bytes {
+    Bytes::from(format!("{i:06}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_messages_are_acknowledged_and_stored_in_order() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let client = fixture.client().await?;
+    client.create_stream("s").await?;
+    client.create_topic("s", "one", topic_config(1)).await?;
+    client.create_topic("s", "four", topic_config(4)).await?;
+
+    let mut producer = Producer::new(client.clone(), ProducerConfig::new("s", "one")).await?;
+    for i in 0..10_000 {
+        producer.send(Message::new(payload(i))).await?;
+    }
+    producer.flush().await?;
+    assert_eq!(producer.acknowledged(), 10_000);
+    producer.close().await?;
+    let stored = read_all(&client, "one", 1).await?;
+    let expected: Vec<Bytes> = (0..10_000).map(payload).collect();
+    assert_eq!(stored[&0], expected);
+
+    // Per-message keys over four partitions, not idempotent, small batches: order kept per key.
+    let config = ProducerConfig {
+        partitioning: Partitioning::MessageKey,
+        batch_max_messages: 50,
+        idempotent: false,
+        ..ProducerConfig::new("s", "four")
+    };
+    let mut producer = Producer::new(client.clone(), config).await?;
+    for i in 0..2_000u64 {
+        producer.send(Message::new(payload(i)).with_key(format!("k{}", i % 10))).await?;
+    }
+    producer.close().await?;
+    let stored = read_all(&client, "four", 4).await?;
+    assert_eq!(stored.values().map(Vec::len).sum::<usize>(), 2_000);
+    for payloads in stored.values() {
+        let mut last_per_key = BTreeMap::new();
+        for p in payloads {
+            let i: u64 = std::str::from_utf8(p)?.parse()?;
+            if let Some(prev) = last_per_key.insert(i % 10, i) {
+                assert!(prev < i, "key order kept");
+            }
+        }
+    }
+    fixture.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_drop_loses_and_duplicates_nothing() -> anyhow::Result<()> {
+    let mut fixture = Fixture::start().await?;
+    let client = fixture.client().await?;
+    client.create_stream("s").await?;
+    client.create_topic("s", "drop", topic_config(2)).await?;
+    let config = ProducerConfig {
+        batch_max_messages: 100,
+        linger: Duration::from_millis(1),
+        ..ProducerConfig::new("s", "drop")
+    };
+    let mut producer = Producer::new(client.clone(), config).await?;
+    const TOTAL: u64 = 6_000;
+    for i in 0..TOTAL {
+        if i == TOTAL / 2 {
+            // Restart the gateway while batches are in flight; the client reconnects and the producer resends.
+            fixture.restart_tcp().await?;
+        }
+        producer.send(Message::new(payload(i))).await?;
+    }
+    producer.flush().await?;
+    assert_eq!(producer.acknowledged(), TOTAL);
+    producer.close().await?;
+
+    let stored = read_all(&client, "drop", 2).await?;
+    let mut all: Vec<u64> = Vec::new();
+    for payloads in stored.values() {
+        let ids: Vec<u64> = payloads
+            .iter()
+            .map(|p| std::str::from_utf8(p).map(|s| s.parse::<u64>()))
+            .collect::<Result<Result<_, _>, _>>()??;
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order within each partition");
+        all.extend(ids);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..TOTAL).collect::<Vec<_>>(), "every message exactly once");
+    fixture.stop().await
+}

@@ -1,6 +1,8 @@
 //! The TCP session's protocol handling with raw frames: handshake rules, error answers that keep or close the
 //! connection, hostile input (oversized lengths, truncated frames, random garbage) and storage errors.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
+
 mod common;
 
 use bytes::Bytes;

@@ -145,6 +145,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> RawClient<R, W> {
         c
     }
 
+    /// Writes a request of `api` (version 1) with this body, returning its correlation id.
+    pub async fn send_body(&mut self, api: ApiKey, body: Bytes) -> u64 {
+        let c = self.correlation();
+        self.send(api.as_u16(), 1, c, body).await;
+        c
+    }
+
+    /// Writes a fetch request, returning its correlation id.
+    pub async fn send_fetch(&mut self, fetch: &Fetch) -> u64 {
+        self.send_body(ApiKey::Fetch, encode_control(fetch).unwrap()).await
+    }
+
     /// Reads the next response; `None` when the server closed the connection.
     pub async fn recv(&mut self) -> Option<ResponseFrame> {
         tokio::time::timeout(RECV_TIMEOUT, self.recv_inner()).await.expect("no response in time")

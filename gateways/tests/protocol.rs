@@ -248,3 +248,23 @@ async fn produce_routes_by_target_and_refuses_corrupt_batches() {
     gateway.shutdown(std::time::Duration::from_secs(5)).await;
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_answers_stay_within_the_frame_limit() {
+    let config = GatewayConfig { max_frame: 8192, ..GatewayConfig::default() };
+    let (broker, gateway, _dir) = tcp_gateway(config).await;
+    let mut client = RawClient::tcp_ready(gateway.local_addr()).await;
+    client.call(&topic_request("big", 1)).await;
+    for i in 0..3u8 {
+        let frame = client.request(ApiKey::Produce, produce_one("big", 0, vec![i; 3000])).await;
+        assert_eq!(frame.error, 0, "{}", String::from_utf8_lossy(&frame.body));
+    }
+    // The request asks for 16 MiB; the answer is cut to what fits in 8 KiB.
+    let fetch = fetch_request("big", 0, PollingStrategy::First, 0);
+    let frame = client.request(ApiKey::Fetch, encode_control(&fetch).unwrap()).await;
+    let (header, messages) = decode_fetch(&frame);
+    assert!((1..3).contains(&messages.len()), "{} messages", messages.len());
+    assert_eq!(header.next_offset, messages.len() as u64);
+    gateway.shutdown(std::time::Duration::from_secs(5)).await;
+    broker.shutdown().await.unwrap();
+}

@@ -43,8 +43,9 @@ pub(super) fn produce(broker: &Broker, correlation: u64, body: &Bytes) -> Dispat
     }))
 }
 
-/// Fetch: reads stored batches from one partition (long-polling up to the capped wait).
-pub(super) fn fetch(broker: &Broker, correlation: u64, body: &[u8]) -> Dispatched {
+/// Fetch: reads stored batches from one partition (long-polling up to the capped wait), at most `max_bytes` (what
+/// fits in a frame) whatever the request asks.
+pub(super) fn fetch(broker: &Broker, correlation: u64, body: &[u8], max_bytes: u32) -> Dispatched {
     let request = match decode_control::<Fetch>(body) {
         Ok(r) => r,
         Err(e) => return Dispatched::Ready(Answer::error(correlation, e.code(), e)),
@@ -54,7 +55,7 @@ pub(super) fn fetch(broker: &Broker, correlation: u64, body: &[u8]) -> Dispatche
         let fetch = BrokerFetch {
             strategy: request.strategy,
             max_count: request.max_count,
-            max_bytes: request.max_bytes as usize,
+            max_bytes: request.max_bytes.min(max_bytes) as usize,
             max_wait: max_wait(request.max_wait_ms),
             consumer: request.consumer.map(|c| ConsumerRef {
                 name: c.name,
@@ -78,8 +79,8 @@ pub(super) fn fetch(broker: &Broker, correlation: u64, body: &[u8]) -> Dispatche
     }))
 }
 
-/// Group fetch: polls the member's assigned partitions from the group's committed offsets.
-pub(super) fn group_fetch(broker: &Broker, correlation: u64, body: &[u8]) -> Dispatched {
+/// Group fetch: polls the member's assigned partitions from the group's committed offsets, at most `max_bytes`.
+pub(super) fn group_fetch(broker: &Broker, correlation: u64, body: &[u8], max_bytes: u32) -> Dispatched {
     let request = match decode_control::<GroupFetch>(body) {
         Ok(r) => r,
         Err(e) => return Dispatched::Ready(Answer::error(correlation, e.code(), e)),
@@ -90,7 +91,7 @@ pub(super) fn group_fetch(broker: &Broker, correlation: u64, body: &[u8]) -> Dis
             Membership { member_id: request.member_id, generation: request.generation, assignment: request.assignment };
         let poll = GroupPoll {
             count: request.max_count,
-            max_bytes: request.max_bytes as usize,
+            max_bytes: request.max_bytes.min(max_bytes) as usize,
             max_wait: max_wait(request.max_wait_ms),
             auto_commit: request.auto_commit,
             reset: request.reset,

@@ -29,15 +29,19 @@ pub(crate) enum Dispatched {
     Pending(BoxFuture<'static, Answer>),
 }
 
+/// Room kept in a fetch answer's frame for its header: the batches may take the rest of `max_frame`.
+const FETCH_HEADER_ROOM: u32 = 1024;
+
 /// Dispatches a request of a known API and version (except `Hello`, which the session answers itself). Produce
 /// batches are queued on their partition before this returns, so calling it in arrival order keeps their order.
-pub(crate) fn dispatch(broker: &Broker, api: ApiKey, frame: &RequestFrame) -> Dispatched {
+/// Fetches ask for at most what fits in a frame of `max_frame` bytes.
+pub(crate) fn dispatch(broker: &Broker, api: ApiKey, frame: &RequestFrame, max_frame: u32) -> Dispatched {
     let c = frame.correlation;
     let body = &frame.body[..];
     match api {
         ApiKey::Produce => data::produce(broker, c, &frame.body),
-        ApiKey::Fetch => data::fetch(broker, c, body),
-        ApiKey::GroupFetch => data::group_fetch(broker, c, body),
+        ApiKey::Fetch => data::fetch(broker, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
+        ApiKey::GroupFetch => data::group_fetch(broker, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
         ApiKey::Ping => control(broker, c, body, |_, _: Ping| async { Ok(Empty {}) }),
         ApiKey::Status => control(broker, c, body, |b, _: StatusRequest| async move { b.status().await }),
         ApiKey::CreateStream => {

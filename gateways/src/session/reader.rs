@@ -161,7 +161,7 @@ impl<'a> Reader<'a> {
         if api == ApiKey::Hello {
             return self.hello(c, &frame.body);
         }
-        match dispatch(&self.ctx.broker, api, &frame) {
+        match dispatch(&self.ctx.broker, api, &frame, self.ctx.config.max_frame) {
             Dispatched::Ready(answer) => Step::Answer(answer),
             Dispatched::Pending(future) => Step::Pending(future),
         }

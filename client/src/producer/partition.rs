@@ -48,6 +48,7 @@ impl SealedBatch {
 }
 
 /// One partition's producer state.
+#[derive(Default)]
 pub(crate) struct PartitionState {
     next_sequence: i32,
     open: Option<OpenBatch>,
@@ -56,12 +57,6 @@ pub(crate) struct PartitionState {
     pub retry_at: Option<Instant>,
     /// Retry rounds since the last success.
     pub attempts: u32,
-}
-
-impl Default for PartitionState {
-    fn default() -> Self {
-        PartitionState { next_sequence: 0, open: None, unacked: VecDeque::new(), retry_at: None, attempts: 0 }
-    }
 }
 
 fn record_of<'a>(m: &'a Message, headers: &'a [Header<'a>], now_ms: i64) -> RecordData<'a> {

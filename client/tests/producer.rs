@@ -116,3 +116,45 @@ async fn a_connection_drop_loses_and_duplicates_nothing() -> anyhow::Result<()> 
     assert_eq!(all, (0..TOTAL).collect::<Vec<_>>(), "every message exactly once");
     fixture.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_acknowledgements_are_retried_exactly_once() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let admin = fixture.client().await?;
+    admin.create_stream("s").await?;
+    admin.create_topic("s", "cut", topic_config(2)).await?;
+    let proxy = common::proxy::Proxy::start(fixture.addr).await?;
+    let client = Client::connect_tcp(&proxy.addr.to_string()).await?;
+    let config = ProducerConfig {
+        batch_max_messages: 50,
+        linger: Duration::from_millis(1),
+        retry_backoff: Duration::from_millis(20),
+        ..ProducerConfig::new("s", "cut")
+    };
+    let mut producer = Producer::new(client, config).await?;
+    const TOTAL: u64 = 6_000;
+    for i in 0..TOTAL {
+        if i > 0 && i % 1_500 == 0 {
+            // Requests the broker already took lose their answers: the producer resends the same batches.
+            proxy.cut();
+        }
+        producer.send(Message::new(payload(i))).await?;
+    }
+    producer.flush().await?;
+    assert_eq!(producer.acknowledged(), TOTAL);
+    producer.close().await?;
+
+    let stored = read_all(&admin, "cut", 2).await?;
+    let mut all: Vec<u64> = Vec::new();
+    for payloads in stored.values() {
+        let ids: Vec<u64> = payloads
+            .iter()
+            .map(|p| std::str::from_utf8(p).map(|s| s.parse::<u64>()))
+            .collect::<Result<Result<_, _>, _>>()??;
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order within each partition");
+        all.extend(ids);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..TOTAL).collect::<Vec<_>>(), "every message exactly once");
+    fixture.stop().await
+}

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use callboard_client::{Client, Message, Partitioning, PollingStrategy, Producer, ProducerConfig};
+use callboard_client::{
+    Client, ErrorCode, Message, Partitioning, PollingStrategy, Producer, ProducerConfig, ProducerError, TopicConfig,
+};
 use common::{Fixture, topic_config};
 
 /// Every payload of every partition, in offset order.
@@ -156,5 +158,28 @@ async fn lost_acknowledgements_are_retried_exactly_once() -> anyhow::Result<()> 
     }
     all.sort_unstable();
     assert_eq!(all, (0..TOTAL).collect::<Vec<_>>(), "every message exactly once");
+    fixture.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_reports_what_was_acknowledged() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let client = fixture.client().await?;
+    client.create_stream("s").await?;
+    let config = TopicConfig { max_message_bytes: 1_000, ..topic_config(1) };
+    client.create_topic("s", "small", config).await?;
+    let mut producer = Producer::new(client, ProducerConfig::new("s", "small")).await?;
+    for i in 0..10 {
+        producer.send(Message::new(payload(i))).await?;
+    }
+    producer.flush().await?;
+    producer.send(Message::new(vec![0u8; 5_000])).await?;
+    let err = producer.flush().await.expect_err("too large");
+    let ProducerError::Failed { acknowledged, first_failed, source } = err;
+    assert_eq!((acknowledged, first_failed), (10, 10));
+    assert_eq!(source.code(), Some(ErrorCode::MessageTooLarge));
+    let early = producer.send(Message::new("more")).await.expect_err("failed producer");
+    assert_eq!(early.code(), Some(ErrorCode::MessageTooLarge));
+    assert_eq!(producer.acknowledged(), 10);
     fixture.stop().await
 }

@@ -89,7 +89,9 @@ impl Task {
         shared: Arc<Shared>,
     ) -> Self {
         let limits = Limits { max_messages: config.batch_max_messages.max(1), max_bytes: config.batch_max_bytes };
-        let balanced = client.round_robin().fetch_add(1, Ordering::Relaxed) % partitions;
+        // Start the balanced rotation somewhere else for each producer, so short-lived producers spread out too.
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let balanced = client.round_robin().fetch_add(1, Ordering::Relaxed).wrapping_add(seed) % partitions;
         Task {
             client,
             config,

@@ -1,117 +1,26 @@
-//! The `callboard` command. Today it offers `callboard log check DIR`, which opens a partition directory (running
-//! crash recovery if the last shutdown was unclean), validates every stored batch and reports what it holds. The
-//! server (`serve`) and the client commands arrive with the gateway work.
+//! The `callboard` command: `serve` runs the broker; the client commands (`stream`, `topic`, `status`, `send`,
+//! `consume`, `group`) talk to a running one over TCP or QUIC; `bench` is the load tool; `log check` inspects a
+//! partition directory offline.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool prints its output
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
-use anyhow::Context;
-use callboard::protocol::batch::{BatchHeader, validate};
-use callboard::storage::{LogConfig, PartitionLog, StorageError};
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(name = "callboard", version, about = "Callboard message broker")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Work with a partition log directory directly (the broker must not be running on it).
-    Log {
-        #[command(subcommand)]
-        command: LogCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum LogCommand {
-    /// Recover the log if needed, validate every batch (CRC and records) and print a summary.
-    Check {
-        /// The partition directory.
-        dir: PathBuf,
-    },
-}
+use clap::Parser;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let cli = Cli::parse();
-    match run(cli) {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
-}
-
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Log { command: LogCommand::Check { dir } } => check(dir),
-    }
-}
-
-fn check(dir: PathBuf) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
-    let log = PartitionLog::open(&dir, LogConfig::default())
-        .with_context(|| format!("opening the log in {}", dir.display()))?;
-    if let Some(report) = log.recovery_report() {
-        println!(
-            "recovered after an unclean shutdown: {} batches checked, {} bytes cut{}",
-            report.batches,
-            report.truncated_bytes,
-            report.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
-        );
-    }
-    let segments = log.segments();
-    println!(
-        "log start offset {}  next offset {}  {} bytes in {} segments",
-        log.log_start_offset(),
-        log.next_offset(),
-        log.size_bytes(),
-        segments.len()
-    );
-    for s in &segments {
-        println!(
-            "  segment {:020}  offsets {}..{}  {} bytes",
-            s.base_offset, s.base_offset, s.next_offset, s.size_bytes
-        );
-    }
-    let (mut batches, mut records, mut errors) = (0u64, 0u64, 0u64);
-    let mut at = log.log_start_offset();
-    while at < log.next_offset() {
-        match log.read(at, 8 << 20) {
-            Ok(read) => {
-                let mut buf = &read.bytes[..];
-                while !buf.is_empty() {
-                    let header = BatchHeader::parse(buf)?;
-                    let batch = validate(&buf[..header.total_len()])?;
-                    batches += 1;
-                    records += u64::from(batch.header().record_count);
-                    buf = &buf[header.total_len()..];
-                }
-                at = read.next_offset;
-            }
-            Err(StorageError::Corrupt { segment, position, first_offset, reason }) => {
-                errors += 1;
-                println!("  CORRUPT segment {segment:020} byte {position} (offset {first_offset}): {reason}");
-                // Skip to the next segment: the rest of this one cannot be trusted.
-                match segments.iter().find(|s| s.base_offset > segment) {
-                    Some(next) => at = next.base_offset,
-                    None => break,
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    println!("{batches} batches, {records} records valid; {errors} corrupt ranges");
-    log.close()?;
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

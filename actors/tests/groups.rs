@@ -85,10 +85,10 @@ async fn at_least_once_redelivers_what_a_dead_member_did_not_commit() {
     req.session_timeout = Duration::from_millis(300);
     let a = broker.join_group("default", "g", req).await.expect("join");
     let poll = GroupPoll { count: 4, ..GroupPoll::default() };
-    let first = broker.group_poll("default", "g", &a, poll).await.expect("poll");
+    let first = broker.group_poll("default", "g", &a, poll.clone()).await.expect("poll");
     assert_eq!(first.messages.len(), 4);
     broker.commit_group_offset("default", "g", &a, "t", 0, first.next_offset).await.expect("commit");
-    let second = broker.group_poll("default", "g", &a, poll).await.expect("poll");
+    let second = broker.group_poll("default", "g", &a, poll.clone()).await.expect("poll");
     assert_eq!(second.messages[0].offset, 4);
     // a processes 4..8 but dies before committing.
     let b = broker.join_group("default", "g", JoinRequest::new("b", &["t"])).await.expect("join b");

@@ -143,6 +143,7 @@ async fn consumer_group_apis() {
         max_wait_ms: 0,
         auto_commit: false,
         reset: ResetPolicy::Earliest,
+        positions: Vec::new(),
     };
     let frame = client.request(ApiKey::GroupFetch, encode_control(&poll).unwrap()).await;
     assert_eq!(frame.error, 0, "{}", String::from_utf8_lossy(&frame.body));
@@ -174,6 +175,17 @@ async fn consumer_group_apis() {
     let frame = client.request(ApiKey::GroupFetch, encode_control(&empty).unwrap()).await;
     let (header, payload): (GroupFetchResponse, Bytes) = split_payload(&frame.body).unwrap();
     assert_eq!((header.topic.as_str(), payload.len()), ("", 0));
+    // A member's own read position overrides the committed offset.
+    let (topic, partition) = member.assignment[0].clone();
+    let positioned = GroupFetch {
+        positions: vec![callboard_protocol::wire::ReadPosition { topic: topic.clone(), partition, offset: 1 }],
+        assignment: vec![(topic, partition)],
+        ..poll.clone()
+    };
+    let frame = client.request(ApiKey::GroupFetch, encode_control(&positioned).unwrap()).await;
+    assert_eq!(frame.error, 0, "{}", String::from_utf8_lossy(&frame.body));
+    let (header, _): (GroupFetchResponse, Bytes) = split_payload(&frame.body).unwrap();
+    assert_eq!(header.start_offset, 1);
 
     let delete = DeleteGroup { stream: "default".into(), group: "workers".into() };
     assert_eq!(code(&client.call_err(&delete).await), ErrorCode::GroupNotEmpty);

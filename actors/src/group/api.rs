@@ -47,7 +47,7 @@ impl JoinRequest {
 }
 
 /// A group member's poll.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GroupPoll {
     /// At most this many messages.
     pub count: u32,
@@ -59,6 +59,9 @@ pub struct GroupPoll {
     pub auto_commit: bool,
     /// Where to start on a partition without a committed offset (or below the log start).
     pub reset: ResetPolicy,
+    /// Read these partitions from these offsets rather than from the committed ones (a member with explicit
+    /// commits that has read past its last commit).
+    pub positions: Vec<(TopicPartition, u64)>,
 }
 
 impl Default for GroupPoll {
@@ -69,6 +72,7 @@ impl Default for GroupPoll {
             max_wait: Duration::ZERO,
             auto_commit: false,
             reset: ResetPolicy::Earliest,
+            positions: Vec::new(),
         }
     }
 }
@@ -176,8 +180,13 @@ impl Broker {
                 partition: tp.clone(),
             };
             let fence = addr.send(check).await.map_err(closed)??;
+            let strategy = poll
+                .positions
+                .iter()
+                .find(|(p, _)| p == tp)
+                .map_or(PollingStrategy::Next, |(_, offset)| PollingStrategy::Offset(*offset));
             let fetch = Fetch {
-                strategy: PollingStrategy::Next,
+                strategy,
                 max_count: poll.count.max(1),
                 max_bytes: poll.max_bytes,
                 max_wait: if last { poll.max_wait } else { Duration::ZERO },

@@ -4,22 +4,16 @@
 //! `NotAssigned` or `UnknownMember` the membership is refreshed and the revoked partitions' pending commits dropped.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use callboard_protocol::ErrorCode;
-use callboard_protocol::model::{Membership, PollingStrategy, TopicPartition};
-use callboard_protocol::wire::{ConsumerSpec, Fetch, GroupFetch};
+use callboard_protocol::model::{Membership, TopicPartition};
+use callboard_protocol::wire::{GroupFetch, ReadPosition};
 
 use super::Consumed;
 use super::config::ConsumerConfig;
 use super::membership::Member;
 use crate::data::decode_fetched;
 use crate::error::{ClientError, Result};
-
-/// The consumer name group offsets are stored under in each partition.
-pub(crate) fn group_consumer(group: &str) -> String {
-    format!("group:{group}")
-}
 
 /// Whether an error means the member's view of the group is out of date.
 pub(crate) fn is_membership_error(e: &ClientError) -> bool {
@@ -33,13 +27,11 @@ pub(crate) struct GroupReader {
     positions: HashMap<TopicPartition, u64>,
     /// Offsets to commit.
     pending: HashMap<TopicPartition, u64>,
-    /// Which partition long-polls next when none has data.
-    turn: usize,
 }
 
 impl GroupReader {
     pub(crate) fn new(member: Member) -> Self {
-        GroupReader { member, positions: HashMap::new(), pending: HashMap::new(), turn: 0 }
+        GroupReader { member, positions: HashMap::new(), pending: HashMap::new() }
     }
 
     /// Forgets positions and pending commits of partitions no longer assigned.
@@ -56,11 +48,7 @@ impl GroupReader {
             tokio::time::sleep(config.max_wait).await;
             return Ok(Vec::new());
         }
-        let polled = if config.auto_commit {
-            self.group_fetch(config, &membership).await
-        } else {
-            self.fetch_assigned(config, &membership).await
-        };
+        let polled = self.group_fetch(config, &membership).await;
         match polled {
             Err(e) if is_membership_error(&e) => {
                 let membership = self.member.refresh().await?;
@@ -71,7 +59,22 @@ impl GroupReader {
         }
     }
 
+    /// One fenced group fetch: the broker checks the member still owns the partition in the current generation
+    /// before it reads, and reads from the member's own position where it has one (explicit commits), else from the
+    /// group's committed offset.
     async fn group_fetch(&mut self, config: &ConsumerConfig, membership: &Membership) -> Result<Vec<Consumed>> {
+        let positions = if config.auto_commit {
+            Vec::new()
+        } else {
+            self.positions
+                .iter()
+                .map(|((topic, partition), offset)| ReadPosition {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: *offset,
+                })
+                .collect()
+        };
         let request = GroupFetch {
             stream: config.stream.clone(),
             group: self.member.group.clone(),
@@ -81,51 +84,19 @@ impl GroupReader {
             max_count: config.batch_count,
             max_bytes: config.max_bytes,
             max_wait_ms: config.max_wait.as_millis() as u64,
-            auto_commit: true,
+            auto_commit: config.auto_commit,
             reset: config.reset,
+            positions,
         };
         let (answer, batches) = self.member.client.group_fetch(request).await?;
-        if answer.topic.is_empty() {
-            return Ok(Vec::new());
-        }
-        let messages = decode_fetched(&batches, answer.start_offset, answer.next_offset)?;
-        let (topic, partition) = (answer.topic, answer.partition);
-        Ok(messages.into_iter().map(|message| Consumed { topic: topic.clone(), partition, message }).collect())
-    }
-
-    fn fetch_request(&self, config: &ConsumerConfig, tp: &TopicPartition, wait: Duration) -> Fetch {
-        let strategy = self.positions.get(tp).map_or(PollingStrategy::Next, |&o| PollingStrategy::Offset(o));
-        Fetch {
-            stream: config.stream.clone(),
-            topic: tp.0.clone(),
-            partition: tp.1,
-            strategy,
-            max_count: config.batch_count,
-            max_bytes: config.max_bytes,
-            max_wait_ms: wait.as_millis() as u64,
-            consumer: Some(ConsumerSpec {
-                name: group_consumer(&self.member.group),
-                auto_commit: false,
-                reset: config.reset,
-            }),
-        }
-    }
-
-    /// Reads every assigned partition at once without waiting; when none had anything, long-polls one of them.
-    async fn fetch_assigned(&mut self, config: &ConsumerConfig, membership: &Membership) -> Result<Vec<Consumed>> {
-        let parts = &membership.assignment;
-        let answers: Vec<_> =
-            parts.iter().map(|tp| self.member.client.fetch(self.fetch_request(config, tp, Duration::ZERO))).collect();
         let mut out = Vec::new();
-        for (tp, answer) in parts.iter().zip(answers) {
-            let (answer, batches) = answer.await?;
-            self.take(tp, answer.start_offset, answer.next_offset, &batches, &mut out)?;
+        if answer.topic.is_empty() {
+            return Ok(out);
         }
-        if out.is_empty() && !config.max_wait.is_zero() {
-            let tp = &parts[self.turn % parts.len()];
-            self.turn = self.turn.wrapping_add(1);
-            let (answer, batches) = self.member.client.fetch(self.fetch_request(config, tp, config.max_wait)).await?;
-            self.take(tp, answer.start_offset, answer.next_offset, &batches, &mut out)?;
+        let tp = (answer.topic, answer.partition);
+        self.take(&tp, answer.start_offset, answer.next_offset, &batches, &mut out)?;
+        if config.auto_commit {
+            self.pending.remove(&tp);
         }
         Ok(out)
     }

@@ -95,6 +95,7 @@ pub(super) fn group_fetch(broker: &Broker, correlation: u64, body: &[u8], max_by
             max_wait: max_wait(request.max_wait_ms),
             auto_commit: request.auto_commit,
             reset: request.reset,
+            positions: request.positions.into_iter().map(|p| ((p.topic, p.partition), p.offset)).collect(),
         };
         match broker.group_fetch(&request.stream, &request.group, &member, poll).await {
             Ok(((topic, partition), Some(fetched))) => {

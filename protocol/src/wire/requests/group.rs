@@ -69,6 +69,21 @@ pub struct GroupFetch {
     pub auto_commit: bool,
     /// Where to start on a partition without a committed offset.
     pub reset: ResetPolicy,
+    /// Where the member's reads stand on partitions it read past its last commit: the broker reads those from here
+    /// instead of from the committed offset (explicit commits; reads stay fenced by generation either way).
+    #[serde(default)]
+    pub positions: Vec<ReadPosition>,
+}
+
+/// A member's read position on one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPosition {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+    /// Offset of the next message to read.
+    pub offset: u64,
 }
 
 /// Header of the answer to [`GroupFetch`].

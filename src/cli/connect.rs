@@ -1,0 +1,65 @@
+//! The options every client command shares (`--server`, `--quic`, `--ca`, `--stream`, `--output`) and the
+//! connection they describe.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use callboard::protocol::wire::DEFAULT_MAX_FRAME;
+use callboard_client::{Client, ClientConfig, Transport};
+use clap::{Args, ValueEnum};
+
+/// Where and how a client command connects.
+#[derive(Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// The broker's TCP address.
+    #[arg(long, global = true, env = "CALLBOARD_SERVER", default_value = "127.0.0.1:7070")]
+    pub server: String,
+    /// Connect over QUIC to this address instead of TCP (needs --ca).
+    #[arg(long, global = true, env = "CALLBOARD_QUIC_SERVER")]
+    pub quic: Option<String>,
+    /// PEM certificate to trust for QUIC (the server's, e.g. callboard-data/tls/quic-cert.pem).
+    #[arg(long, global = true, env = "CALLBOARD_CA")]
+    pub ca: Option<PathBuf>,
+    /// Stream (namespace) the command works in.
+    #[arg(long, global = true, env = "CALLBOARD_STREAM", default_value = "default")]
+    pub stream: String,
+    /// Output format of admin commands.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// Output format of admin commands.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Human-readable tables.
+    Table,
+    /// JSON.
+    Json,
+}
+
+impl ClientArgs {
+    /// The SDK configuration these options describe.
+    pub fn config(&self, client_id: &str) -> anyhow::Result<ClientConfig> {
+        let transport = match &self.quic {
+            Some(addr) => {
+                let ca = self.ca.clone().context("--quic needs --ca FILE (the server's certificate, PEM)")?;
+                Transport::Quic { addr: addr.clone(), ca_cert: ca, server_name: "localhost".into() }
+            }
+            None => Transport::Tcp { addr: self.server.clone() },
+        };
+        Ok(ClientConfig {
+            client_id: client_id.into(),
+            transport,
+            request_timeout: Duration::from_secs(30),
+            max_frame: DEFAULT_MAX_FRAME,
+        })
+    }
+
+    /// Connects and handshakes.
+    pub async fn connect(&self, client_id: &str) -> anyhow::Result<Client> {
+        let config = self.config(client_id)?;
+        let target = self.quic.as_deref().map_or_else(|| self.server.clone(), |q| format!("{q} (QUIC)"));
+        Client::connect(config).await.with_context(|| format!("could not connect to {target}"))
+    }
+}

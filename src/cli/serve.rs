@@ -1,0 +1,225 @@
+//! `callboard serve`: opens the data directory, starts the broker and its listeners, prints one `listening <name>
+//! <addr>` line per bound listener and then `ready` on stdout, and shuts down gracefully on SIGINT or SIGTERM.
+//!
+//! Settings come from built-in defaults, then a TOML file (`--config`), then `CALLBOARD_*` environment variables,
+//! then flags: each overrides the one before.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use callboard::{Broker, BrokerConfig};
+use callboard_gateways::{GatewayConfig, QuicGateway, TcpGateway, TlsSource};
+use clap::Args;
+use serde::Deserialize;
+use tracing::info;
+
+/// Options of `callboard serve`.
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file (keys: data_dir, tcp, quic, http, amqp, quic_cert, quic_key, max_connections).
+    #[arg(long, env = "CALLBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./callboard-data].
+    #[arg(long, env = "CALLBOARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TCP listener address, or `off` [default: 127.0.0.1:7070].
+    #[arg(long, env = "CALLBOARD_TCP")]
+    tcp: Option<String>,
+    /// QUIC listener address, or `off` [default: 127.0.0.1:7071].
+    #[arg(long, env = "CALLBOARD_QUIC")]
+    quic: Option<String>,
+    /// HTTP listener address, or `off` [default: 127.0.0.1:7080] (REST and console: not built yet).
+    #[arg(long, env = "CALLBOARD_HTTP")]
+    http: Option<String>,
+    /// AMQP 0-9-1 listener address, or `off` [default: 127.0.0.1:5672] (not built yet).
+    #[arg(long, env = "CALLBOARD_AMQP")]
+    amqp: Option<String>,
+    /// QUIC certificate (PEM); without it a self-signed one is made in DATA_DIR/tls on first start.
+    #[arg(long, env = "CALLBOARD_QUIC_CERT", requires = "quic_key")]
+    quic_cert: Option<PathBuf>,
+    /// QUIC private key (PEM).
+    #[arg(long, env = "CALLBOARD_QUIC_KEY", requires = "quic_cert")]
+    quic_key: Option<PathBuf>,
+    /// Most client connections per listener [default: 1024].
+    #[arg(long, env = "CALLBOARD_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+}
+
+/// The configuration file: the same keys as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    tcp: Option<String>,
+    quic: Option<String>,
+    http: Option<String>,
+    amqp: Option<String>,
+    quic_cert: Option<PathBuf>,
+    quic_key: Option<PathBuf>,
+    max_connections: Option<usize>,
+}
+
+/// Settings after merging defaults, file, environment and flags.
+#[derive(Debug)]
+struct Settings {
+    data_dir: PathBuf,
+    tcp: Option<SocketAddr>,
+    quic: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    amqp: Option<SocketAddr>,
+    tls: Option<(PathBuf, PathBuf)>,
+    gateway: GatewayConfig,
+}
+
+fn listener(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Option<SocketAddr>> {
+    let value = value.unwrap_or_else(|| default.to_string());
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let addr = value.parse().with_context(|| format!("--{name} {value:?} is not an address like 127.0.0.1:7070"))?;
+    Ok(Some(addr))
+}
+
+impl Settings {
+    fn merge(args: ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut gateway = GatewayConfig::default();
+        if let Some(n) = args.max_connections.or(file.max_connections) {
+            gateway.max_connections = n;
+        }
+        let tls = match (args.quic_cert.or(file.quic_cert), args.quic_key.or(file.quic_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("quic_cert and quic_key go together"),
+        };
+        Ok(Settings {
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("callboard-data")),
+            tcp: listener("tcp", args.tcp.or(file.tcp), "127.0.0.1:7070")?,
+            quic: listener("quic", args.quic.or(file.quic), "127.0.0.1:7071")?,
+            http: listener("http", args.http.or(file.http), "127.0.0.1:7080")?,
+            amqp: listener("amqp", args.amqp.or(file.amqp), "127.0.0.1:5672")?,
+            tls,
+            gateway,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let settings = Settings::merge(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("callboard-io").build()?;
+    runtime.block_on(serve(settings))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let broker = Broker::start(BrokerConfig::with_data_dir(&settings.data_dir))
+        .await
+        .with_context(|| format!("starting the broker in {}", settings.data_dir.display()))?;
+    let result = serve_with(&broker, &settings).await;
+    broker.shutdown().await.context("shutting the broker down")?;
+    info!("stopped");
+    result
+}
+
+async fn serve_with(broker: &Broker, settings: &Settings) -> anyhow::Result<()> {
+    let mut lines = Vec::new();
+    let tcp = match settings.tcp {
+        Some(addr) => {
+            let gw = TcpGateway::bind(addr, broker.clone(), settings.gateway.clone())
+                .await
+                .with_context(|| format!("binding TCP on {addr}"))?;
+            lines.push(format!("listening tcp {}", gw.local_addr()));
+            Some(gw)
+        }
+        None => None,
+    };
+    let quic = match settings.quic {
+        Some(addr) => {
+            let tls = match &settings.tls {
+                Some((cert, key)) => TlsSource::Files { cert: cert.clone(), key: key.clone() },
+                None => TlsSource::SelfSigned { dir: settings.data_dir.join("tls") },
+            };
+            let gw = QuicGateway::bind(addr, broker.clone(), settings.gateway.clone(), tls)
+                .await
+                .with_context(|| format!("binding QUIC on {addr}"))?;
+            info!(certificate = %gw.certificate_path().display(), "QUIC clients trust this certificate");
+            lines.push(format!("listening quic {}", gw.local_addr()));
+            Some(gw)
+        }
+        None => None,
+    };
+    for (name, addr) in [("http", settings.http), ("amqp", settings.amqp)] {
+        if let Some(addr) = addr {
+            info!(%addr, "the {name} listener is not part of this build yet; not listening");
+        }
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        for line in &lines {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out, "ready")?;
+        out.flush()?;
+    }
+    info!(data_dir = %settings.data_dir.display(), "ready");
+    wait_for_signal().await?;
+    info!("stopping: finishing in-flight requests");
+    let grace = Duration::from_secs(10);
+    if let Some(gw) = tcp {
+        gw.shutdown(grace).await;
+    }
+    if let Some(gw) = quic {
+        gw.shutdown(grace).await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_off_disables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "tcp = \"127.0.0.1:9000\"\nquic = \"off\"\ndata_dir = \"/tmp/x\"\n").unwrap();
+        let args = ServeArgs { config: Some(path), tcp: Some("127.0.0.1:0".into()), ..ServeArgs::default() };
+        let s = Settings::merge(args).unwrap();
+        assert_eq!(s.tcp, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(s.quic, None);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.amqp, Some("127.0.0.1:5672".parse().unwrap()));
+        let bad = ServeArgs { tcp: Some("nowhere".into()), ..ServeArgs::default() };
+        assert!(Settings::merge(bad).is_err());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "tpc = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(Settings::merge(ServeArgs { config: Some(path), ..ServeArgs::default() }).is_err());
+    }
+}

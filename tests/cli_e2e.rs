@@ -1,0 +1,268 @@
+//! End-to-end tests of the `callboard` binary on 127.0.0.1: serve, create topics, send lines from stdin, consume
+//! them back in order, restart the server and consume again, split a 4-partition topic between two group
+//! consumers, and the errors people see (unknown topic, server unreachable, bad arguments).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_callboard");
+
+/// A running `callboard serve`, killed with SIGTERM on drop.
+struct Server {
+    child: Child,
+    tcp: String,
+    quic: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--tcp", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--http", "off", "--amqp", "off"])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn serve");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut tcp, mut quic) = (String::new(), String::new());
+        loop {
+            let line = lines.next().expect("serve printed ready").expect("read line");
+            if line == "ready" {
+                break;
+            }
+            let parts: Vec<&str> = line.split(' ').collect();
+            match parts.as_slice() {
+                ["listening", "tcp", addr] => tcp = addr.to_string(),
+                ["listening", "quic", addr] => quic = addr.to_string(),
+                other => panic!("unexpected line {other:?}"),
+            }
+        }
+        assert!(!tcp.is_empty() && !quic.is_empty());
+        Server { child, tcp, quic }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(mut self) {
+        terminate(&mut self.child);
+        let status = wait_timeout(&mut self.child, Duration::from_secs(20)).expect("serve exits after SIGTERM");
+        assert!(status.success(), "serve exited with {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn terminate(child: &mut Child) {
+    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+    assert!(ok.success());
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn cli(server: &Server, args: &[&str]) -> Output {
+    Command::new(BIN).args(args).args(["--server", &server.tcp]).env("RUST_LOG", "warn").output().expect("run cli")
+}
+
+fn ok(server: &Server, args: &[&str]) -> String {
+    let out = cli(server, args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn send_stdin(server: &Server, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("send")
+        .args(args)
+        .args(["--server", &server.tcp])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn send");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("send output");
+    writer.join().expect("writer").expect("write stdin");
+    out
+}
+
+fn lines_input(n: usize) -> (Vec<String>, Vec<u8>) {
+    let lines: Vec<String> = (0..n)
+        .map(|i| match i % 7 {
+            0 => String::new(),
+            3 => format!("línea {i} ✓ with spaces"),
+            _ => format!("line {i}"),
+        })
+        .collect();
+    let mut input = lines.join("\n").into_bytes();
+    input.push(b'\n');
+    (lines, input)
+}
+
+#[test]
+fn send_consume_restart_and_group_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    ok(&server, &["topic", "create", "lines", "--partitions", "1"]);
+
+    let (lines, input) = lines_input(10_000);
+    let out = send_stdin(&server, &["lines"], &input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "send failed: {stderr}");
+    assert!(stderr.contains("sent 10000"), "{stderr}");
+
+    let consumed = ok(&server, &["consume", "lines"]);
+    let got: Vec<&str> = consumed.split('\n').collect();
+    assert_eq!(got.len(), 10_001, "10 000 lines and the final newline");
+    assert_eq!(&got[..10_000], lines.iter().map(String::as_str).collect::<Vec<_>>().as_slice());
+
+    // JSON output carries partition and offset.
+    let json = ok(&server, &["consume", "lines", "--count", "2", "--format", "json", "--from", "offset:3"]);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["offset"], 3);
+    assert_eq!(first["payload"], lines[3].as_str());
+
+    // Restart: everything is still there.
+    server.stop();
+    let server = Server::start(dir.path());
+    let again = ok(&server, &["consume", "lines"]);
+    assert_eq!(again, consumed);
+    let described = ok(&server, &["topic", "describe", "lines", "--output", "json"]);
+    let described: serde_json::Value = serde_json::from_str(&described).unwrap();
+    assert_eq!(described["partitions"][0]["log_end"], 10_000);
+
+    // Two group members split a 4-partition topic.
+    ok(&server, &["topic", "create", "quad", "--partitions", "4"]);
+    let spawn_member = || {
+        Command::new(BIN)
+            .args(["consume", "quad", "--group", "g", "--follow", "--format", "json", "--server", &server.tcp])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn consumer")
+    };
+    let mut a = spawn_member();
+    let mut b = spawn_member();
+    // Drain their output as it comes, or a full pipe would stall them.
+    let drain = |child: &mut Child| {
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            stdout.read_to_string(&mut text).unwrap();
+            text
+        })
+    };
+    let readers = [drain(&mut a), drain(&mut b)];
+    // Wait until both members hold two partitions each.
+    let start = Instant::now();
+    loop {
+        // The group exists once the first member has joined.
+        let out = cli(&server, &["group", "describe", "g", "--output", "json"]);
+        let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let members = d["state"]["members"].as_array().cloned().unwrap_or_default();
+        if members.len() == 2 && members.iter().all(|m| m["assignment"].as_array().map_or(0, Vec::len) == 2) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "group never settled: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // 250 lines to each partition.
+    let (quad_lines, _) = lines_input(1000);
+    for (p, chunk) in quad_lines.chunks(250).enumerate() {
+        let mut input = chunk.join("\n").into_bytes();
+        input.push(b'\n');
+        let out = send_stdin(&server, &["quad", "--partition", &p.to_string()], &input);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Wait for the group to commit everything, then stop both members.
+    let start = Instant::now();
+    loop {
+        let d = ok(&server, &["group", "describe", "g", "--output", "json"]);
+        let d: serde_json::Value = serde_json::from_str(&d).unwrap();
+        let lag: u64 = d["partitions"].as_array().unwrap().iter().map(|p| p["lag"].as_u64().unwrap()).sum();
+        if lag == 0 && d["partitions"].as_array().unwrap().len() == 4 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "group never caught up: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for child in [&mut a, &mut b] {
+        terminate(child);
+        assert!(wait_timeout(child, Duration::from_secs(20)).expect("consumer exits").success());
+    }
+    let outputs: Vec<String> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    let mut all = Vec::new();
+    let mut partitions_of = Vec::new();
+    for text in &outputs {
+        let mut parts = BTreeSet::new();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            parts.insert(v["partition"].as_u64().unwrap());
+            all.push(v["payload"].as_str().unwrap().to_string());
+        }
+        assert!(!parts.is_empty(), "each member consumed something");
+        partitions_of.push(parts);
+    }
+    assert!(partitions_of[0].is_disjoint(&partitions_of[1]), "{partitions_of:?}");
+    let mut expected = quad_lines.clone();
+    expected.sort();
+    all.sort();
+    assert_eq!(all, expected, "every message exactly once across the two members");
+    server.stop();
+}
+
+#[test]
+fn errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let out = cli(&server, &["consume", "nope"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope") && err.contains("not found"), "{err}");
+
+    let out = cli(&server, &["send", "nope", "--message", "x"]);
+    assert!(!out.status.success());
+
+    let out = cli(&server, &["topic", "create", "bad", "--durability", "sometimes"]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects bad arguments");
+
+    let out = Command::new(BIN).args(["status", "--server", "127.0.0.1:1"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not connect to 127.0.0.1:1"), "{err}");
+
+    // QUIC with the generated certificate works for admin commands.
+    let ca = dir.path().join("tls").join("quic-cert.pem");
+    let out = Command::new(BIN)
+        .args(["topic", "create", "viaquic", "--quic", &server.quic])
+        .arg("--ca")
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = ok(&server, &["topic", "list", "--output", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert!(listed.as_array().unwrap().iter().any(|t| t["name"] == "viaquic"));
+    server.stop();
+}

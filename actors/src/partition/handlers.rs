@@ -114,6 +114,7 @@ impl PartitionActor {
                 metrics::counter!(BYTES_IN, &labels).increment(batch.len() as u64);
                 let sync = matches!(self.setup.config.durability, DurabilityPolicy::Always)
                     .then(|| (log.committer(), appended.next_offset));
+                self.note_appended(batch.len());
                 Ok((AppendAck { base_offset: appended.base_offset, stored, duplicates }, sync))
             }
             Err(StorageError::DiskFull { path }) => {

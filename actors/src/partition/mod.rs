@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, SpawnHandle, Supervised};
@@ -68,7 +68,15 @@ pub struct PartitionActor {
     producers: Producers,
     /// Interval timers, cancelled on retirement so the actor can stop once its addresses are gone.
     timers: Vec<SpawnHandle>,
+    /// Bytes appended since the last background writeback was started (durability `never` and `interval`).
+    unsynced_bytes: u64,
+    /// A background sync is running.
+    syncing: Arc<AtomicBool>,
 }
+
+/// Under `never` and `interval`, a background fsync starts after this many appended bytes, so dirty data never
+/// piles up: the fsync that seals a segment at roll then has little left to write, and does not stall appends.
+const WRITEBACK_BYTES: u64 = 32 << 20;
 
 impl PartitionActor {
     pub(crate) fn new(setup: PartitionSetup) -> Self {
@@ -86,6 +94,8 @@ impl PartitionActor {
             dedup: None,
             producers: Producers::default(),
             timers: Vec::new(),
+            unsynced_bytes: 0,
+            syncing: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -197,8 +207,29 @@ impl PartitionActor {
 
     fn flush_in_background(&self) {
         if let Some(log) = &self.log {
+            if self.syncing.swap(true, Ordering::AcqRel) {
+                return;
+            }
             let committer = log.committer();
-            drop(tokio::task::spawn_blocking(move || committer.sync_to(committer.written_offset())));
+            let syncing = Arc::clone(&self.syncing);
+            drop(tokio::task::spawn_blocking(move || {
+                let result = committer.sync_to(committer.written_offset());
+                syncing.store(false, Ordering::Release);
+                result
+            }));
+        }
+    }
+
+    /// Counts appended bytes and starts a background writeback every [`WRITEBACK_BYTES`] (not under `always`,
+    /// whose appends are synced before they are answered).
+    pub(crate) fn note_appended(&mut self, bytes: usize) {
+        if matches!(self.setup.config.durability, DurabilityPolicy::Always) {
+            return;
+        }
+        self.unsynced_bytes += bytes as u64;
+        if self.unsynced_bytes >= WRITEBACK_BYTES {
+            self.unsynced_bytes = 0;
+            self.flush_in_background();
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use callboard_protocol::wire;
+
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -36,7 +38,18 @@ pub fn rustls_config(ca_cert: &Path) -> Result<rustls::ClientConfig> {
 pub fn quic_config(ca_cert: &Path) -> Result<quinn::ClientConfig> {
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(rustls_config(ca_cert)?)
         .map_err(|e| ClientError::Tls(e.to_string()))?;
-    Ok(quinn::ClientConfig::new(Arc::new(crypto)))
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    // Flow-control windows and MTU discovery sized for 1 MiB batches (the same values the gateway uses).
+    transport
+        .stream_receive_window(quinn::VarInt::from_u32(wire::QUIC_STREAM_WINDOW))
+        .receive_window(quinn::VarInt::from_u32(wire::QUIC_CONNECTION_WINDOW))
+        .send_window(u64::from(wire::QUIC_CONNECTION_WINDOW));
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(wire::QUIC_MAX_UDP_PAYLOAD);
+    transport.mtu_discovery_config(Some(mtu));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
 }
 
 #[cfg(test)]

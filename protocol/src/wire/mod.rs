@@ -35,3 +35,12 @@ pub use frame::{
 };
 pub use handshake::{Hello, HelloResponse, PROTOCOL_VERSION};
 pub use requests::*;
+
+/// QUIC flow-control window per stream (server and SDK use the same): a few 1 MiB batches may be in flight on one
+/// stream without waiting for window updates (quinn's default, 1.25 MB, allows about one).
+pub const QUIC_STREAM_WINDOW: u32 = 16 << 20;
+/// QUIC flow-control window per connection, and the send buffer of each side.
+pub const QUIC_CONNECTION_WINDOW: u32 = 64 << 20;
+/// Largest UDP payload QUIC's path-MTU discovery may probe for (loopback and jumbo-frame links carry large packets;
+/// elsewhere discovery stops at the path's MTU).
+pub const QUIC_MAX_UDP_PAYLOAD: u16 = 65_000;

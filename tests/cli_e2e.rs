@@ -266,3 +266,30 @@ fn errors_are_clear() {
     assert!(listed.as_array().unwrap().iter().any(|t| t["name"] == "viaquic"));
     server.stop();
 }
+
+/// Runs an example through `cargo run` (built when needed) with the server's address.
+fn example(name: &str, server: &Server) -> String {
+    let out = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", name, "--", &server.tcp])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run cargo");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{name}: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn sdk_examples_run_against_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let produced = example("producer", &server);
+    assert!(produced.contains("1000 of 1000 messages acknowledged"), "{produced}");
+    let consumed = example("consumer", &server);
+    assert_eq!(consumed.lines().filter(|l| l.contains("message ")).count(), 1000, "{consumed}");
+    // The group committed: a second run reads nothing new.
+    let again = example("consumer", &server);
+    assert_eq!(again.lines().filter(|l| l.contains("message ")).count(), 0, "{again}");
+    server.stop();
+}

@@ -127,6 +127,18 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), Gateway
     std::fs::rename(&tmp, path).map_err(|e| GatewayError::file("renaming", &tmp, e))
 }
 
+/// Flow-control windows and MTU discovery sized for 1 MiB batches (the same values the SDK uses).
+fn tune_transport(transport: &mut quinn::TransportConfig) {
+    use callboard_protocol::wire::{QUIC_CONNECTION_WINDOW, QUIC_MAX_UDP_PAYLOAD, QUIC_STREAM_WINDOW};
+    transport
+        .stream_receive_window(quinn::VarInt::from_u32(QUIC_STREAM_WINDOW))
+        .receive_window(quinn::VarInt::from_u32(QUIC_CONNECTION_WINDOW))
+        .send_window(u64::from(QUIC_CONNECTION_WINDOW));
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(QUIC_MAX_UDP_PAYLOAD);
+    transport.mtu_discovery_config(Some(mtu));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,16 +169,4 @@ mod tests {
         let source = TlsSource::Files { cert: junk.clone(), key: junk };
         assert!(matches!(Identity::load(&source), Err(GatewayError::Tls(_))));
     }
-}
-
-/// Flow-control windows and MTU discovery sized for 1 MiB batches (the same values the SDK uses).
-fn tune_transport(transport: &mut quinn::TransportConfig) {
-    use callboard_protocol::wire::{QUIC_CONNECTION_WINDOW, QUIC_MAX_UDP_PAYLOAD, QUIC_STREAM_WINDOW};
-    transport
-        .stream_receive_window(quinn::VarInt::from_u32(QUIC_STREAM_WINDOW))
-        .receive_window(quinn::VarInt::from_u32(QUIC_CONNECTION_WINDOW))
-        .send_window(u64::from(QUIC_CONNECTION_WINDOW));
-    let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(QUIC_MAX_UDP_PAYLOAD);
-    transport.mtu_discovery_config(Some(mtu));
 }

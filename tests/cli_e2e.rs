@@ -293,3 +293,41 @@ fn sdk_examples_run_against_the_server() {
     assert_eq!(again.lines().filter(|l| l.contains("message ")).count(), 0, "{again}");
     server.stop();
 }
+
+#[test]
+fn bench_scenarios_run_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let small = ["--message-size", "100", "--messages-per-batch", "10", "--batches", "20", "--warmup", "0s"];
+    for (scenario, extra) in [
+        ("pinned-producer", vec!["--streams", "2"]),
+        ("pinned-consumer", vec!["--streams", "2"]),
+        ("pinned-producer-and-consumer", vec!["--partitions", "2"]),
+        ("balanced-consumer-group", vec!["--partitions", "4", "--consumers", "2"]),
+        ("end-to-end", vec!["--producers", "1", "--streams", "1", "--rate", "2000", "--in-flight", "4"]),
+    ] {
+        let mut args = vec!["bench", scenario, "--output", "json"];
+        args.extend(small);
+        args.extend(extra);
+        let out = ok(&server, &args);
+        let v: serde_json::Value =
+            serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{scenario}: {e}: {out}"));
+        assert_eq!(v["scenario"], scenario);
+        for field in ["mb_per_s", "msg_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"] {
+            assert!(v[field].as_f64().is_some_and(|x| x >= 0.0), "{scenario}: {field} in {v}");
+        }
+        assert!(v["mb_per_s"].as_f64().unwrap() > 0.0, "{scenario}: {v}");
+        // Two producers send exactly 20 batches of 10 each.
+        if let Some(p) = v.get("producers") {
+            assert_eq!(p["messages"], 2 * 20 * 10, "{scenario}: {v}");
+        }
+        if scenario == "end-to-end" {
+            assert_eq!(v["consumers"]["messages"], 20 * 10, "{v}");
+        }
+    }
+    // --cleanup removes the streams the tool made.
+    ok(&server, &["bench", "pinned-producer", "--batches", "2", "--warmup", "0s", "--cleanup"]);
+    let streams = ok(&server, &["stream", "list", "--output", "json"]);
+    assert!(!streams.contains("bench-0"), "{streams}");
+    server.stop();
+}

@@ -56,3 +56,28 @@ async fn core_flows_over_quic() -> anyhow::Result<()> {
     assert!(matches!(Client::connect(wrong).await, Err(ClientError::Quic(_))));
     fixture.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_retry_over_quic_is_stored_once() -> anyhow::Result<()> {
+    let fixture = Fixture::start_with_quic().await?;
+    let (addr, cert) = fixture.quic_target();
+    let client = Client::connect_quic(&addr, &cert).await?;
+    client.create_stream("q").await?;
+    client.create_topic("q", "idem", topic_config(1)).await?;
+    let producer_id = client.init_producer().await?;
+    let info = callboard_client::ProducerInfo { producer_id, producer_epoch: 0, base_sequence: 0 };
+    let messages: Vec<Message> = (0..5).map(|i| Message::new(format!("{i}"))).collect();
+    let batch = Bytes::from(encode_batch(&messages, 1_700_000_000_000, Some(info)));
+    // The original and two retries pipelined on one stream, as after lost acknowledgements.
+    let answers: Vec<_> =
+        (0..3).map(|_| client.produce_batch("q", "idem", ProduceTarget::Partition(0), batch.clone())).collect();
+    for answer in answers {
+        let sent = answer.await?;
+        assert_eq!((sent.base_offset, sent.stored + sent.duplicates), (0, 5));
+    }
+    let polled = client.poll("q", "idem", 0, PollingStrategy::First, 100, Duration::ZERO, None).await?;
+    assert_eq!(polled.messages.len(), 5, "stored once");
+    assert_eq!(polled.log_end, 5);
+    drop(client);
+    fixture.stop().await
+}

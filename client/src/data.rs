@@ -46,6 +46,17 @@ pub(crate) fn decode_fetched(batches: &Bytes, start_offset: u64, next_offset: u6
     Ok(decode_batches(batches, start_offset, wanted)?)
 }
 
+/// The first `count` messages and where the next poll continues: right after the last one kept when some were cut
+/// off (so no unreturned message is skipped), else the server's `next_offset`.
+fn keep_at_most(mut messages: Vec<ReceivedMessage>, count: u32, next_offset: u64) -> (Vec<ReceivedMessage>, u64) {
+    if messages.len() <= count as usize {
+        return (messages, next_offset);
+    }
+    messages.truncate(count as usize);
+    let next = messages.last().map_or(next_offset, |m| m.offset + 1).min(next_offset);
+    (messages, next)
+}
+
 impl Client {
     /// Sends messages as one batch (per partition for `MessageKey`, which splits them client-side with the
     /// topic's cached partition count); answers where each batch landed.
@@ -125,6 +136,10 @@ impl Client {
     }
 
     /// Polls up to `count` messages from a partition, waiting up to `max_wait` when there are none yet.
+    ///
+    /// `next_offset` never passes a message that was not returned, so storing it skips nothing. A `count` of 0 is
+    /// refused with [`ClientError::InvalidArgument`] without asking the server (which would read, and with an
+    /// auto-committing consumer store past, one message).
     #[allow(clippy::too_many_arguments)]
     pub async fn poll(
         &self,
@@ -136,6 +151,9 @@ impl Client {
         max_wait: Duration,
         consumer: Option<ConsumerSpec>,
     ) -> Result<Polled> {
+        if count == 0 {
+            return Err(ClientError::InvalidArgument("poll count must be at least 1".into()));
+        }
         let request = Fetch {
             stream: stream.into(),
             topic: topic.into(),
@@ -147,9 +165,9 @@ impl Client {
             consumer,
         };
         let (answer, batches) = self.fetch(request).await?;
-        let mut messages = decode_fetched(&batches, answer.start_offset, answer.next_offset)?;
-        messages.truncate(count as usize);
-        Ok(Polled { partition, messages, next_offset: answer.next_offset, log_end: answer.log_end })
+        let messages = decode_fetched(&batches, answer.start_offset, answer.next_offset)?;
+        let (messages, next_offset) = keep_at_most(messages, count, answer.next_offset);
+        Ok(Polled { partition, messages, next_offset, log_end: answer.log_end })
     }
 
     /// Allocates an idempotent producer id.
@@ -181,5 +199,31 @@ impl Client {
     pub async fn delete_offset(&self, stream: &str, topic: &str, partition: u32, consumer: &str) -> Result<bool> {
         let request = DeleteOffset { stream: stream.into(), topic: topic.into(), partition, consumer: consumer.into() };
         Ok(self.call(&request).await?.deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(offset: u64) -> ReceivedMessage {
+        ReceivedMessage {
+            offset,
+            timestamp: 0,
+            id: None,
+            key: None,
+            headers: Vec::new(),
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[test]
+    fn a_truncated_poll_continues_after_the_last_message_kept() {
+        let (kept, next) = keep_at_most((5..15).map(at).collect(), 3, 15);
+        assert_eq!(kept.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![5, 6, 7]);
+        assert_eq!(next, 8, "messages 8..15 were not returned, so they are not skipped");
+        // Nothing cut off: the server's next offset stands (it may pass gaps).
+        let (kept, next) = keep_at_most(vec![at(5), at(9)], 3, 12);
+        assert_eq!((kept.len(), next), (2, 12));
     }
 }

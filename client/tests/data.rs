@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callboard_client::{
-    Client, ErrorCode, Message, Partitioning, PollingStrategy, ProduceTarget, ProducerInfo, encode_batch,
-    partition_for_key,
+    Client, ClientError, ConsumerSpec, ErrorCode, Message, Partitioning, PollingStrategy, ProduceTarget, ProducerInfo,
+    encode_batch, partition_for_key,
 };
 use common::{Fixture, topic_config};
 
@@ -130,5 +130,30 @@ async fn an_idempotent_retry_is_stored_once() -> anyhow::Result<()> {
     let gap = Bytes::from(encode_batch(&messages, 1_700_000_000_000, info(10)));
     let err = client.produce_batch("s", "idem", ProduceTarget::Partition(0), gap).await.expect_err("gap");
     assert_eq!(err.code(), Some(ErrorCode::OutOfOrderSequence));
+    fixture.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_for_zero_messages_is_refused_and_skips_nothing() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let client = fixture.client().await?;
+    client.create_stream("s").await?;
+    client.create_topic("s", "zero", topic_config(1)).await?;
+    let messages: Vec<Message> = (0..3).map(|i| Message::new(format!("{i}"))).collect();
+    client.send("s", "zero", Partitioning::Partition(0), &messages).await?;
+
+    // The server reads one message for a count of 0; the answer must not move past it (nor auto-commit past it).
+    let spec = ConsumerSpec { name: "c".into(), auto_commit: true, reset: Default::default() };
+    for consumer in [None, Some(spec)] {
+        let err = client
+            .poll("s", "zero", 0, PollingStrategy::Offset(0), 0, Duration::ZERO, consumer)
+            .await
+            .expect_err("count 0");
+        assert!(matches!(err, ClientError::InvalidArgument(_)), "{err}");
+    }
+    assert_eq!(client.get_offset("s", "zero", 0, "c").await?, None, "nothing committed");
+    let polled = client.poll("s", "zero", 0, PollingStrategy::Offset(0), 1, Duration::ZERO, None).await?;
+    assert_eq!(polled.messages.iter().map(|m| m.offset).collect::<Vec<_>>(), vec![0]);
+    assert_eq!(polled.next_offset, 1);
     fixture.stop().await
 }

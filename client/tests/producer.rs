@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use callboard_client::{
     Client, ErrorCode, Message, Partitioning, PollingStrategy, Producer, ProducerConfig, ProducerError, TopicConfig,
+    partition_for_key,
 };
 use common::{Fixture, topic_config};
 
@@ -181,5 +182,73 @@ async fn a_permanent_failure_reports_what_was_acknowledged() -> anyhow::Result<(
     let early = producer.send(Message::new("more")).await.expect_err("failed producer");
     assert_eq!(early.code(), Some(ErrorCode::MessageTooLarge));
     assert_eq!(producer.acknowledged(), 10);
+    fixture.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_with_later_batches_in_flight_answers_the_flush() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let client = fixture.client().await?;
+    client.create_stream("s").await?;
+    let config = TopicConfig { max_message_bytes: 1_000, ..topic_config(1) };
+    client.create_topic("s", "tail", config).await?;
+    // One message per batch: the too-large batch and the small one behind it are in flight together, and the
+    // broker refuses the second as out of order once the first failed. It must not be resent.
+    let config = ProducerConfig { batch_max_messages: 1, ..ProducerConfig::new("s", "tail") };
+    let mut producer = Producer::new(client.clone(), config).await?;
+    for i in 0..10 {
+        producer.send(Message::new(payload(i))).await?;
+    }
+    producer.flush().await?;
+    producer.send(Message::new(vec![0u8; 5_000])).await?;
+    producer.send(Message::new(payload(11))).await?;
+    let err = tokio::time::timeout(Duration::from_secs(10), producer.flush())
+        .await
+        .expect("flush answers after a permanent failure")
+        .expect_err("too large");
+    let ProducerError::Failed { acknowledged, first_failed, source } = err;
+    assert_eq!((acknowledged, first_failed), (10, 10));
+    assert_eq!(source.code(), Some(ErrorCode::MessageTooLarge));
+    let early = producer.send(Message::new("more")).await.expect_err("failed producer");
+    assert_eq!(early.code(), Some(ErrorCode::MessageTooLarge));
+    let closed = tokio::time::timeout(Duration::from_secs(10), producer.close()).await.expect("close answers");
+    assert_eq!(closed.expect_err("failed").acknowledged(), 10);
+    let stored = read_all(&client, "tail", 1).await?;
+    assert_eq!(stored[&0], (0..10).map(payload).collect::<Vec<_>>());
+    fixture.stop().await
+}
+
+/// A key that `partition_for_key` puts on `partition` of `partitions`.
+fn key_on(partition: u32, partitions: u32) -> String {
+    (0..).map(|i| format!("key-{i}")).find(|k| partition_for_key(k.as_bytes(), partitions) == partition).expect("key")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_failed_is_the_first_message_not_acknowledged() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let client = fixture.client().await?;
+    client.create_stream("s").await?;
+    let config = TopicConfig { max_message_bytes: 1_000, ..topic_config(2) };
+    client.create_topic("s", "gap", config).await?;
+    let config = ProducerConfig {
+        partitioning: Partitioning::MessageKey,
+        batch_max_messages: 2,
+        linger: Duration::from_secs(60),
+        ..ProducerConfig::new("s", "gap")
+    };
+    let mut producer = Producer::new(client.clone(), config).await?;
+    let (k0, k1) = (key_on(0, 2), key_on(1, 2));
+    // Message 0 lingers on partition 0; messages 1 and 2 fill a batch on partition 1, which fails for good and
+    // drops message 0 unsent. The first message missing is 0, not 1.
+    producer.send(Message::new(payload(0)).with_key(k0.clone())).await?;
+    producer.send(Message::new(vec![0u8; 5_000]).with_key(k1.clone())).await?;
+    producer.send(Message::new(payload(2)).with_key(k1)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let err = tokio::time::timeout(Duration::from_secs(10), producer.flush()).await?.expect_err("too large");
+    let ProducerError::Failed { acknowledged, first_failed, source } = err;
+    assert_eq!(source.code(), Some(ErrorCode::MessageTooLarge));
+    assert_eq!((acknowledged, first_failed), (0, 0));
+    let stored = read_all(&client, "gap", 2).await?;
+    assert!(stored.values().all(Vec::is_empty), "nothing stored: {stored:?}");
     fixture.stop().await
 }

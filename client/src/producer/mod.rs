@@ -67,7 +67,7 @@ impl Producer {
     /// Buffers a message; the batch goes out when full or when its linger passed. Waits while `max_in_flight`
     /// batches are unanswered and the next one is ready; fails early once an earlier batch failed for good.
     pub async fn send(&mut self, message: Message) -> Result<()> {
-        if let Some((_, e)) = self.shared.failure() {
+        if let Some(e) = self.shared.failure() {
             return Err(e);
         }
         self.tx.send(Command::Send(message)).await.map_err(|_| self.stopped().into())

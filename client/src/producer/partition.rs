@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use callboard_protocol::batch::{BatchBuilder, Header, ProducerInfo, RecordData};
@@ -38,13 +38,6 @@ pub(crate) struct SealedBatch {
     pub ranges: Vec<Range<u64>>,
     /// Whether an attempt is waiting for its answer.
     pub in_flight: bool,
-}
-
-impl SealedBatch {
-    /// Number of its first message.
-    pub(crate) fn first_index(&self) -> u64 {
-        self.ranges.first().map_or(0, |r| r.start)
-    }
 }
 
 /// One partition's producer state.
@@ -156,13 +149,25 @@ impl PartitionState {
         self.unacked.remove(pos)
     }
 
-    /// Marks a failed attempt; answers the batch's first message number and whether it was the oldest
-    /// unacknowledged batch.
-    pub(crate) fn attempt_failed(&mut self, id: u64) -> Option<(u64, bool)> {
+    /// Marks a failed attempt; answers whether the batch was the oldest unacknowledged batch.
+    pub(crate) fn attempt_failed(&mut self, id: u64) -> Option<bool> {
         let pos = self.unacked.iter().position(|b| b.id == id)?;
-        let batch = &mut self.unacked[pos];
-        batch.in_flight = false;
-        Some((batch.first_index(), pos == 0))
+        self.unacked[pos].in_flight = false;
+        Some(pos == 0)
+    }
+
+    /// Removes a batch without acknowledging it (after a permanent failure).
+    pub(crate) fn drop_batch(&mut self, id: u64) {
+        self.unacked.retain(|b| b.id != id);
+    }
+
+    /// When the task must wake for this partition: the open batch's linger expiry, and the retry time unless the
+    /// retry is blocked by unanswered batches (this partition's, or all `max_in_flight` when `global_full`), whose
+    /// answers wake the task anyway. Answering a past retry time while blocked would spin the task.
+    pub(crate) fn deadline(&self, linger: Duration, global_full: bool) -> Option<Instant> {
+        let linger = self.open_since().map(|t| t + linger);
+        let retry = self.retry_at.filter(|_| !global_full && self.in_flight() == 0);
+        linger.into_iter().chain(retry).min()
     }
 
     /// Starts a retry round unless one is pending: everything unacknowledged is resent at `at`, in order.
@@ -231,15 +236,41 @@ mod tests {
             .collect();
         assert_eq!(sent, vec![0, 1, 2]);
         let bytes_before = state.unacked[1].bytes.clone();
-        assert_eq!(state.attempt_failed(1), Some((1, false)));
+        assert_eq!(state.attempt_failed(1), Some(false));
         state.schedule_retry(now);
         assert!(state.next_to_send(now).is_none(), "waits for the attempts in flight");
-        assert_eq!(state.attempt_failed(2), Some((2, false)));
+        assert_eq!(state.attempt_failed(2), Some(false));
         assert!(state.acknowledge(0).is_some());
         let again = state.next_to_send(now).expect("retry");
         assert_eq!(again.id, 1);
         assert_eq!(again.bytes, bytes_before, "a retry is byte-identical");
         assert_eq!(state.attempts, 0, "the success reset the retry count");
+    }
+
+    #[test]
+    fn a_blocked_retry_sets_no_deadline() {
+        let (mut state, mut acks) = (PartitionState::default(), AckTracker::default());
+        let linger = Duration::from_secs(60);
+        for id in 0..2 {
+            fill(&mut state, &mut acks, 1);
+            state.seal(Some(1), id);
+        }
+        let past = Instant::now() - Duration::from_secs(1);
+        for _ in 0..2 {
+            state.next_to_send(past).expect("batch").in_flight = true;
+        }
+        assert_eq!(state.attempt_failed(0), Some(true));
+        state.schedule_retry(past);
+        // Batch 1 is still unanswered: the past retry time must not wake the task (its answer will).
+        assert_eq!(state.deadline(linger, false), None);
+        assert_eq!(state.attempt_failed(1), Some(false));
+        assert_eq!(state.deadline(linger, false), Some(past), "ready once nothing is in flight");
+        assert_eq!(state.deadline(linger, true), None, "unless the producer-wide limit blocks it");
+        // The open batch's linger still counts.
+        fill(&mut state, &mut acks, 1);
+        let open = state.open_since().expect("open");
+        assert_eq!(state.deadline(linger, true), Some(open + linger));
+        assert_eq!(state.deadline(linger, false), Some(past));
     }
 
     #[test]

@@ -34,20 +34,22 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     /// Messages acknowledged without a gap.
     pub acknowledged: AtomicU64,
-    /// The permanent failure: first message number of the failed batch, and the error.
-    pub failure: Mutex<Option<(u64, ClientError)>>,
+    /// The permanent failure, once a batch failed for good: nothing is sent after it.
+    pub failure: Mutex<Option<ClientError>>,
 }
 
 impl Shared {
-    pub(crate) fn failure(&self) -> Option<(u64, ClientError)> {
+    pub(crate) fn failure(&self) -> Option<ClientError> {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The producer's error once it failed. `first_failed` is the first message not acknowledged (the end of the
+    /// acknowledged prefix), never later than the first message that may be missing: batches dropped on other
+    /// partitions may start before the batch that failed.
     pub(crate) fn error(&self) -> Option<ProducerError> {
-        self.failure().map(|(first_failed, source)| ProducerError::Failed {
-            acknowledged: self.acknowledged.load(Ordering::Acquire),
-            first_failed,
-            source,
+        self.failure().map(|source| {
+            let acknowledged = self.acknowledged.load(Ordering::Acquire);
+            ProducerError::Failed { acknowledged, first_failed: acknowledged, source }
         })
     }
 }
@@ -207,13 +209,11 @@ impl Task {
         }
     }
 
-    /// The next linger expiry or retry time.
+    /// The next linger expiry or retry time. A retry blocked by unanswered batches (of its partition, or
+    /// `max_in_flight` in all) is left out: an answer wakes the task, so a past retry time cannot spin the loop.
     fn next_deadline(&self) -> Option<Instant> {
-        self.partitions
-            .iter()
-            .flat_map(|s| [s.open_since().map(|t| t + self.config.linger), s.retry_at])
-            .flatten()
-            .min()
+        let global_full = self.in_flight.len() >= self.config.max_in_flight.max(1);
+        self.partitions.iter().filter_map(|s| s.deadline(self.config.linger, global_full)).min()
     }
 
     /// Sealed batches not in flight.
@@ -227,6 +227,10 @@ impl Task {
 
     /// Sends what may be sent: in order per partition, `max_in_flight` at most.
     fn dispatch(&mut self) {
+        if self.shared.failure().is_some() {
+            // Nothing is sent after a permanent failure: a later batch would only be refused as out of order.
+            return;
+        }
         let n = self.partitions.len();
         let now = Instant::now();
         for k in 0..n {
@@ -245,6 +249,7 @@ impl Task {
     }
 
     fn complete(&mut self, done: Completion) {
+        let failed = self.shared.failure().is_some();
         let state = &mut self.partitions[done.partition as usize];
         let error = match done.result {
             Ok(sent) => {
@@ -259,10 +264,13 @@ impl Task {
             }
             Err(e) => e,
         };
-        let Some((first_index, oldest)) = state.attempt_failed(done.batch) else { return };
-        if self.shared.failure().is_some() {
+        if failed {
+            // After a permanent failure an answered attempt is never resent: drop the batch (its messages stay
+            // unacknowledged, so the acknowledged count stops before them).
+            state.drop_batch(done.batch);
             return;
         }
+        let Some(oldest) = state.attempt_failed(done.batch) else { return };
         // A batch behind a failed one is refused as out of order: it is resent with its predecessor.
         let retriable = error.is_retriable() || (!oldest && error.code() == Some(ErrorCode::OutOfOrderSequence));
         if retriable && state.retry_at.is_some() {
@@ -276,10 +284,11 @@ impl Task {
             return;
         }
         tracing::warn!(partition = done.partition, %error, "batch failed for good");
-        *self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some((first_index, error));
+        *self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
         for state in &mut self.partitions {
             state.abandon();
         }
+        // The failed batch is not in flight any more, so `abandon` dropped it.
     }
 
     fn answer_flushers(&mut self) {

@@ -302,7 +302,7 @@ fn bench_scenarios_run_and_report() {
     for (scenario, extra) in [
         ("pinned-producer", vec!["--streams", "2"]),
         ("pinned-consumer", vec!["--streams", "2"]),
-        ("pinned-producer-and-consumer", vec!["--partitions", "2"]),
+        ("pinned-producer-and-consumer", vec!["--partitions", "2", "--in-flight", "2"]),
         ("balanced-consumer-group", vec!["--partitions", "4", "--consumers", "2"]),
         ("end-to-end", vec!["--producers", "1", "--streams", "1", "--rate", "2000", "--in-flight", "4"]),
     ] {
@@ -325,9 +325,67 @@ fn bench_scenarios_run_and_report() {
             assert_eq!(v["consumers"]["messages"], 20 * 10, "{v}");
         }
     }
+    // More consumers than producers: every consumer's stream has a producer, and the run ends by itself.
+    let out = ok(
+        &server,
+        &["bench", "pinned-producer-and-consumer", "--producers", "1", "--consumers", "2"]
+            .into_iter()
+            .chain(small)
+            .chain(["--output", "json"])
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.contains("pinned-producer-and-consumer"), "{out}");
+    // A second group run reads the data again (a new group each run).
+    let again = ok(
+        &server,
+        &["bench", "balanced-consumer-group", "--partitions", "4", "--consumers", "2", "--output", "json"]
+            .into_iter()
+            .chain(small)
+            .collect::<Vec<_>>(),
+    );
+    let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    assert!(again["msg_per_s"].as_f64().unwrap() > 0.0, "{again}");
     // --cleanup removes the streams the tool made.
     ok(&server, &["bench", "pinned-producer", "--batches", "2", "--warmup", "0s", "--cleanup"]);
     let streams = ok(&server, &["stream", "list", "--output", "json"]);
     assert!(!streams.contains("bench-0"), "{streams}");
+    server.stop();
+}
+
+#[test]
+fn counted_and_resumed_consumers_print_every_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    ok(&server, &["topic", "create", "two", "--partitions", "2"]);
+    for p in 0..2 {
+        let input: String = (0..10).map(|i| format!("p{p}-{i}\n")).collect();
+        let out = send_stdin(&server, &["two", "--partition", &p.to_string()], input.as_bytes());
+        assert!(out.status.success());
+    }
+    let all: BTreeSet<String> = (0..2).flat_map(|p| (0..10).map(move |i| format!("p{p}-{i}"))).collect();
+    for who in [["--consumer", "c1"], ["--group", "g1"]] {
+        // Three bounded runs, then one to the end: together they print each message exactly once.
+        let mut seen = Vec::new();
+        for count in [Some("3"), Some("12"), Some("1"), None] {
+            let mut args = vec!["consume", "two", who[0], who[1]];
+            if let Some(c) = count {
+                args.extend(["--count", c]);
+            }
+            let out = ok(&server, &args);
+            let lines: Vec<String> = out.lines().map(String::from).collect();
+            if let Some(c) = count {
+                assert_eq!(lines.len(), c.parse::<usize>().unwrap(), "{who:?} --count {c}: {lines:?}");
+            }
+            seen.extend(lines);
+        }
+        assert_eq!(seen.len(), 20, "{who:?}: {seen:?}");
+        assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), all, "{who:?}");
+    }
+    // `--from last` stops, and --from does not combine with --group.
+    assert_eq!(ok(&server, &["consume", "two", "--partition", "1", "--from", "last"]).trim(), "p1-9");
+    let out = cli(&server, &["consume", "two", "--group", "g2", "--from", "first"]);
+    assert!(!out.status.success());
+    let out = cli(&server, &["consume", "two", "--partition", "7"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no partition 7"));
     server.stop();
 }

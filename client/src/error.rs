@@ -106,7 +106,7 @@ pub enum ProducerError {
         /// Messages acknowledged without a gap from the first send (message `i` is stored iff `i < acknowledged`,
         /// as far as the producer knows).
         acknowledged: u64,
-        /// Index (counted from the first send) of the first message of the batch that failed.
+        /// Index (counted from the first send) of the first message not acknowledged (equal to `acknowledged`).
         first_failed: u64,
         /// The error.
         source: ClientError,

@@ -145,9 +145,11 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
     if let Some(group) = &args.group {
         consume_group(client, &args, group, &mut printer).await?;
     } else {
+        let count = details.topic.config.partitions;
         let partitions: Vec<u32> = match args.partition {
+            Some(p) if p >= count => anyhow::bail!("topic {} has no partition {p} (it has {count})", args.topic),
             Some(p) => vec![p],
-            None => (0..details.topic.config.partitions).collect(),
+            None => (0..count).collect(),
         };
         let ends: BTreeMap<u32, u64> = details
             .partitions
@@ -183,7 +185,7 @@ async fn consume_partitions(
     let mut position: BTreeMap<u32, Option<u64>> = partitions.iter().map(|&p| (p, None)).collect();
     let wait = if args.follow { Duration::from_millis(500) } else { Duration::ZERO };
     loop {
-        if remaining(args, printer) == Some(0) || position.is_empty() {
+        if position.is_empty() {
             return Ok(());
         }
         let mut got_any = false;
@@ -191,47 +193,62 @@ async fn consume_partitions(
         // With several partitions only the last one of a round waits, so one idle partition never stalls the rest.
         let last = current.len() - 1;
         for (i, (partition, at)) in current.into_iter().enumerate() {
+            // Never poll once the count is reached: a poll moves nothing, but nothing unprinted may be stored.
+            let Some(count) = remaining(args, printer).map_or(Some(1000), |r| (r > 0).then(|| r.min(1000) as u32))
+            else {
+                return Ok(());
+            };
             let end = ends.get(&partition).copied().unwrap_or(0);
-            if !args.follow && at.is_some_and(|a| a >= end) {
-                position.remove(&partition);
-                continue;
-            }
-            if !args.follow && at.is_none() && end == 0 {
+            if !args.follow && (at.is_some_and(|a| a >= end) || (at.is_none() && end == 0)) {
                 position.remove(&partition);
                 continue;
             }
             let strategy = at.map_or(start, PollingStrategy::Offset);
-            let count = remaining(args, printer).map_or(1000, |r| r.min(1000) as u32);
             let max_wait = if i == last && !got_any { wait } else { Duration::ZERO };
             let polled = client
                 .poll(stream, &args.topic, partition, strategy, count, max_wait, spec.clone())
                 .await
                 .with_context(|| format!("polling partition {partition}"))?;
-            for m in &polled.messages {
+            let mut next = None;
+            let mut at_end = false;
+            for m in polled.messages.iter().take(count as usize) {
                 if !args.follow && m.offset >= end {
-                    break;
-                }
-                if remaining(args, printer) == Some(0) {
+                    at_end = true;
                     break;
                 }
                 printer.print(partition, m)?;
-                position.insert(partition, Some(m.offset + 1));
+                next = Some(m.offset + 1);
                 got_any = true;
             }
             if polled.messages.is_empty() {
-                position.insert(partition, Some(polled.next_offset));
+                // Nothing there yet: the poll resolved where this partition stands (e.g. `last`, `next`).
+                next = Some(polled.next_offset);
+            }
+            if let Some(n) = next {
+                position.insert(partition, Some(n));
+            }
+            if at_end {
+                position.remove(&partition);
             }
             if !printer.flush()? {
                 return Ok(());
             }
-            if let (Some(spec), Some(Some(next))) = (&spec, position.get(&partition)) {
-                client.store_offset(stream, &args.topic, partition, &spec.name, *next).await?;
+            // A named consumer stores what was printed, never more.
+            if let (Some(spec), Some(n)) = (&spec, next) {
+                client.store_offset(stream, &args.topic, partition, &spec.name, n).await?;
             }
         }
     }
 }
 
 async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, printer: &mut Printer) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.from.is_none(),
+        "--from does not apply to --group: a group reads on from its committed offsets (see `group reset-offsets`)"
+    );
+    // The high watermark of each partition, taken at the start: without --follow nothing at or past it is printed.
+    let details = client.topic(&args.client.stream, &args.topic).await?;
+    let ends: BTreeMap<u32, u64> = details.partitions.iter().map(|p| (p.partition, p.log_end)).collect();
     let config = ConsumerConfig {
         stream: args.client.stream.clone(),
         topic: args.topic.clone(),
@@ -240,14 +257,17 @@ async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, printer:
             session_timeout: Duration::from_secs(10),
             strategy: Default::default(),
         },
-        start: args.from.unwrap_or(PollingStrategy::Next),
-        batch_count: args.count.map_or(1000, |c| c.min(1000) as u32),
+        start: PollingStrategy::Next,
+        batch_count: args.count.map_or(1000, |c| c.clamp(1, 1000) as u32),
         max_bytes: 1 << 20,
         max_wait: if args.follow { Duration::from_millis(1000) } else { Duration::from_millis(300) },
         auto_commit: false,
         reset: ResetPolicy::Earliest,
     };
+    let admin = client.clone();
     let mut consumer = Consumer::new(client, config).await?;
+    let mut done: BTreeMap<u32, bool> = BTreeMap::new();
+    let mut idle_without_partitions = 0;
     let result = async {
         loop {
             if remaining(args, printer) == Some(0) {
@@ -257,29 +277,76 @@ async fn consume_group(client: Client, args: &ConsumeArgs, group: &str, printer:
                 batch = consumer.poll() => batch?,
                 _ = stop_signal() => return Ok(()),
             };
-            if batch.is_empty() && !args.follow {
-                return Ok(());
+            let assigned: Vec<u32> =
+                consumer.membership().map(|m| m.assignment.iter().map(|(_, p)| *p).collect()).unwrap_or_default();
+            if !args.follow {
+                if batch.is_empty() && !assigned.is_empty() {
+                    // None of the member's partitions has anything more: it is at the end of each.
+                    return Ok(());
+                }
+                if assigned.is_empty() {
+                    idle_without_partitions += 1;
+                    if idle_without_partitions >= 10 {
+                        return Ok(());
+                    }
+                    continue;
+                }
             }
+            // Print what counts; a message past the count or the start-time end is neither printed nor committed.
+            let mut printed_to: BTreeMap<u32, u64> = BTreeMap::new();
+            let mut partial = false;
             for c in &batch {
-                if remaining(args, printer) == Some(0) {
-                    break;
+                let end = ends.get(&c.partition).copied().unwrap_or(0);
+                if remaining(args, printer) == Some(0) || (!args.follow && c.message.offset >= end) {
+                    partial = true;
+                    if !args.follow && c.message.offset >= end {
+                        done.insert(c.partition, true);
+                    }
+                    continue;
                 }
                 printer.print(c.partition, &c.message)?;
+                printed_to.insert(c.partition, c.message.offset + 1);
+                if !args.follow && c.message.offset + 1 >= end {
+                    done.insert(c.partition, true);
+                }
             }
             if !printer.flush()? {
                 return Ok(());
             }
-            match consumer.commit().await {
+            // Commit exactly what was printed (the SDK's commit would also cover messages read but not printed).
+            let committed = commit_printed(&admin, &consumer, args, group, &printed_to).await;
+            match committed {
                 Ok(()) => {}
                 // A rebalance moved a partition away: its new owner reads on from the last commit.
                 Err(e) if is_rebalance(&e) => tracing::info!(error = %e, "commit refused after a rebalance"),
                 Err(e) => return Err(e.into()),
+            }
+            if partial && remaining(args, printer) == Some(0) {
+                return Ok(());
+            }
+            if !args.follow && !assigned.is_empty() && assigned.iter().all(|p| done.get(p).copied().unwrap_or(false)) {
+                return Ok(());
             }
         }
     }
     .await;
     consumer.close().await?;
     result
+}
+
+/// Commits, per partition, the offset after the last printed message.
+async fn commit_printed(
+    client: &Client,
+    consumer: &Consumer,
+    args: &ConsumeArgs,
+    group: &str,
+    printed_to: &BTreeMap<u32, u64>,
+) -> Result<(), callboard_client::ClientError> {
+    let Some(membership) = consumer.membership() else { return Ok(()) };
+    for (&partition, &offset) in printed_to {
+        client.commit_group_offset(&args.client.stream, group, &membership, &args.topic, partition, offset).await?;
+    }
+    Ok(())
 }
 
 fn is_rebalance(e: &callboard_client::ClientError) -> bool {

@@ -154,14 +154,16 @@ async fn producer(client: Client, target: Target, plan: Arc<Plan>, args: Arc<Ben
     Ok(side)
 }
 
-/// One pinned consumer: reads its partition from the first offset until its batch count, the duration, or the end
-/// of the data (`until`: the log end at the start, or `None` to wait for more).
+/// One pinned consumer: reads its partition from `from` until its batch count, the duration, or the end of the data
+/// (`until`: the log end at the start, or `None` to wait for more, reading one batch at a time).
 async fn consumer(
     client: Client,
     target: Target,
     plan: Arc<Plan>,
     args: Arc<BenchArgs>,
+    from: u64,
     until: Option<u64>,
+    producers_done: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> anyhow::Result<Side> {
     let mut side = Side::new();
     let started = Instant::now();
@@ -169,8 +171,10 @@ async fn consumer(
     let mut measured_batches = 0u64;
     let mut inflight: InFlight<(callboard::protocol::wire::FetchResponse, Bytes)> = VecDeque::new();
     let per_batch = args.messages_per_batch;
-    let mut next_request: u64 = 0;
-    let mut position: u64 = 0;
+    let mut next_request: u64 = from;
+    let mut position: u64 = from;
+    // Past the known end, requests cannot be pipelined at guessed offsets.
+    let in_flight = if until.is_some() { args.in_flight } else { 1 };
     let max_bytes = (u64::from(per_batch) * (args.message_size as u64 + 64)).min(64 << 20) as u32;
     loop {
         if measuring.is_none() && started.elapsed() >= plan.warmup {
@@ -183,7 +187,7 @@ async fn consumer(
             break;
         }
         // Requests beyond the first are pipelined at the offsets the earlier ones will end at (full batches).
-        while inflight.len() < args.in_flight && until.is_none_or(|end| next_request < end) {
+        while inflight.len() < in_flight && until.is_none_or(|end| next_request < end) {
             let fetch = Fetch {
                 stream: target.stream.clone(),
                 topic: "bench".into(),
@@ -201,9 +205,12 @@ async fn consumer(
         let (resp, _batches) =
             request.await.with_context(|| format!("fetching {}/{}", target.stream, target.partition))?;
         let got = resp.next_offset.saturating_sub(resp.start_offset);
-        if resp.start_offset == position {
-            position = resp.next_offset;
+        // Reading alongside producers: once they are done and nothing more comes, the run is over.
+        if got == 0 && producers_done.as_ref().is_some_and(|d| d.load(std::sync::atomic::Ordering::Acquire)) {
+            break;
         }
+        // Answers come in request order; a read below the log start begins at the log start.
+        position = position.max(resp.next_offset);
         if got < u64::from(per_batch) {
             // Short read (end of data, or a batch boundary): drop the pipelined guesses and continue from here.
             inflight.clear();
@@ -217,6 +224,9 @@ async fn consumer(
         }
     }
     side.elapsed = measuring.map_or(Duration::ZERO, |m| m.elapsed());
+    if until.is_some() && measuring.is_none() {
+        anyhow::bail!("the data ran out during the warm-up: use more --batches or a shorter --warmup");
+    }
     Ok(side)
 }
 
@@ -274,7 +284,10 @@ fn plan_clone(plan: &Plan) -> Plan {
 
 /// Makes sure every consumer's partition holds what the run will read, producing the shortfall first.
 pub async fn ensure_data(args: &BenchArgs, plan: &Plan, admin: &Client) -> anyhow::Result<()> {
-    let wanted = plan.batches.unwrap_or(2000) * u64::from(args.messages_per_batch);
+    // The measured batches plus a quarter more for the warm-up (which reads stored data too).
+    let batches = plan.batches.unwrap_or(2000);
+    let warmup = if plan.warmup.is_zero() { 0 } else { (batches / 4).max(100) };
+    let wanted = (batches + warmup) * u64::from(args.messages_per_batch);
     let mut targets = args.targets(args.consumers);
     if args.scenario == Scenario::BalancedConsumerGroup {
         let p = args.partitions.unwrap_or(1);
@@ -313,8 +326,17 @@ pub async fn consume(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Report> {
     let mut handles = Vec::new();
     for (client, target) in clients.into_iter().zip(args.targets(args.consumers)) {
         let details = client.topic(&target.stream, "bench").await?;
-        let end = details.partitions.get(target.partition as usize).map_or(0, |p| p.log_end);
-        handles.push(tokio::spawn(consumer(client, target, Arc::clone(&plan), Arc::clone(&shared), Some(end))));
+        let (start, end) =
+            details.partitions.get(target.partition as usize).map_or((0, 0), |p| (p.log_start, p.log_end));
+        handles.push(tokio::spawn(consumer(
+            client,
+            target,
+            Arc::clone(&plan),
+            Arc::clone(&shared),
+            start,
+            Some(end),
+            None,
+        )));
     }
     Ok(Report {
         scenario: "pinned-consumer",
@@ -328,13 +350,27 @@ pub async fn consume(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Report> {
 pub async fn produce_and_consume(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Report> {
     let shared = Arc::new(args.clone());
     let cplan = Arc::new(plan_clone(plan));
+    let producers_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients = connect_all(args, args.consumers, "consumer").await?;
     let mut consumers = Vec::new();
     for (client, target) in clients.into_iter().zip(args.targets(args.consumers)) {
-        consumers.push(tokio::spawn(consumer(client, target, Arc::clone(&cplan), Arc::clone(&shared), None)));
+        let details = client.topic(&target.stream, "bench").await?;
+        let end = details.partitions.get(target.partition as usize).map_or(0, |p| p.log_end);
+        let done = Some(Arc::clone(&producers_done));
+        consumers.push(tokio::spawn(consumer(
+            client,
+            target,
+            Arc::clone(&cplan),
+            Arc::clone(&shared),
+            end,
+            None,
+            done,
+        )));
     }
     let producers = spawn_producers(args, plan).await?;
-    let producers = join_sides(producers).await?;
+    let producers = join_sides(producers).await;
+    producers_done.store(true, std::sync::atomic::Ordering::Release);
+    let producers = producers?;
     let consumers = join_sides(consumers).await?;
     Ok(Report {
         scenario: "pinned-producer-and-consumer",
@@ -344,24 +380,26 @@ pub async fn produce_and_consume(args: &BenchArgs, plan: &Plan) -> anyhow::Resul
     })
 }
 
-/// Runs `balanced-consumer-group`: every consumer joins group `bench` on topic `bench` of stream `bench` and
-/// reads (auto-commit) until the data ends or the limits are reached.
+/// Runs `balanced-consumer-group`: every consumer joins a new group (`bench-<time>`, so each run reads the data from
+/// the start) on topic `bench` of stream `bench`, heartbeats, follows rebalances, and reads (auto-commit) until the
+/// data ends or the limits are reached; members leave only once all are done.
 pub async fn group_consume(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Report> {
     anyhow::ensure!(args.partitions.is_some(), "balanced-consumer-group needs --partitions");
+    let group: Arc<str> = format!("bench-{}", now_ms()).into();
     let shared = Arc::new(args.clone());
     let plan = Arc::new(plan_clone(plan));
     let clients = connect_all(args, args.consumers, "group").await?;
     let mut members = Vec::new();
     for client in &clients {
         let m = client
-            .join_group("bench", "bench", &["bench"], Duration::from_secs(10), AssignmentStrategy::RoundRobin)
+            .join_group("bench", &group, &["bench"], Duration::from_secs(10), AssignmentStrategy::RoundRobin)
             .await?;
         members.push(m);
     }
     // Let every member see the final assignment before reading.
     for _ in 0..20 {
         for (client, m) in clients.iter().zip(members.iter_mut()) {
-            *m = client.heartbeat("bench", "bench", &m.member_id).await?;
+            *m = client.heartbeat("bench", &group, &m.member_id).await?;
         }
         let owned: usize = members.iter().map(|m| m.assignment.len()).sum();
         if owned == args.partitions.unwrap_or(1) as usize {
@@ -370,56 +408,81 @@ pub async fn group_consume(args: &BenchArgs, plan: &Plan) -> anyhow::Result<Repo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut handles = Vec::new();
-    for (client, member) in clients.into_iter().zip(members) {
-        let (plan, args) = (Arc::clone(&plan), Arc::clone(&shared));
-        handles.push(tokio::spawn(async move {
-            let mut side = Side::new();
-            let started = Instant::now();
-            let mut measuring = None;
-            let mut measured_batches = 0;
-            loop {
-                if measuring.is_none() && started.elapsed() >= plan.warmup {
-                    measuring = Some(Instant::now());
-                }
-                if plan.done(measured_batches, measuring) || started.elapsed() > plan.deadline {
-                    break;
-                }
-                let request = GroupFetch {
-                    stream: "bench".into(),
-                    group: "bench".into(),
-                    member_id: member.member_id.clone(),
-                    generation: member.generation,
-                    assignment: member.assignment.clone(),
-                    max_count: args.messages_per_batch,
-                    max_bytes: (u64::from(args.messages_per_batch) * (args.message_size as u64 + 64)).min(64 << 20)
-                        as u32,
-                    max_wait_ms: 0,
-                    auto_commit: true,
-                    reset: ResetPolicy::Earliest,
-                    positions: Vec::new(),
-                };
-                let sent_at = Instant::now();
-                let (resp, _) = client.group_fetch(request).await?;
-                let got = resp.next_offset.saturating_sub(resp.start_offset);
-                if got == 0 {
-                    break;
-                }
-                if measuring.is_some() {
-                    measured_batches += 1;
-                    side.messages += got;
-                    side.bytes += got * args.message_size as u64;
-                    side.latency.saturating_record(sent_at.elapsed().as_micros() as u64);
-                }
-            }
-            side.elapsed = measuring.map_or(Duration::ZERO, |m: Instant| m.elapsed());
-            let _ = client.leave_group("bench", "bench", &member.member_id).await;
-            Ok(side)
-        }));
+    for (client, member) in clients.iter().cloned().zip(members.iter().cloned()) {
+        let (plan, args, group) = (Arc::clone(&plan), Arc::clone(&shared), Arc::clone(&group));
+        handles.push(tokio::spawn(group_member(client, member, group, plan, args)));
+    }
+    let side = join_sides(handles).await;
+    for (client, member) in clients.iter().zip(&members) {
+        let _ = client.leave_group("bench", &group, &member.member_id).await;
     }
     Ok(Report {
         scenario: "balanced-consumer-group",
         producers: None,
-        consumers: Some(join_sides(handles).await?),
+        consumers: Some(side?),
         latency_from_consumers: true,
     })
+}
+
+/// One group member's reads: heartbeats every 3 s, and refreshes its membership when a read is refused.
+async fn group_member(
+    client: Client,
+    mut member: callboard::protocol::model::Membership,
+    group: Arc<str>,
+    plan: Arc<Plan>,
+    args: Arc<BenchArgs>,
+) -> anyhow::Result<Side> {
+    use callboard::protocol::ErrorCode;
+    let mut side = Side::new();
+    let started = Instant::now();
+    let mut measuring = None;
+    let mut measured_batches = 0;
+    let mut last_heartbeat = Instant::now();
+    loop {
+        if measuring.is_none() && started.elapsed() >= plan.warmup {
+            measuring = Some(Instant::now());
+        }
+        if plan.done(measured_batches, measuring) || started.elapsed() > plan.deadline {
+            break;
+        }
+        if last_heartbeat.elapsed() >= Duration::from_secs(3) {
+            member = client.heartbeat("bench", &group, &member.member_id).await?;
+            last_heartbeat = Instant::now();
+        }
+        let request = GroupFetch {
+            stream: "bench".into(),
+            group: group.to_string(),
+            member_id: member.member_id.clone(),
+            generation: member.generation,
+            assignment: member.assignment.clone(),
+            max_count: args.messages_per_batch,
+            max_bytes: (u64::from(args.messages_per_batch) * (args.message_size as u64 + 64)).min(64 << 20) as u32,
+            max_wait_ms: 0,
+            auto_commit: true,
+            reset: ResetPolicy::Earliest,
+            positions: Vec::new(),
+        };
+        let sent_at = Instant::now();
+        let (resp, _) = match client.group_fetch(request).await {
+            Ok(answer) => answer,
+            Err(e) if matches!(e.code(), Some(ErrorCode::StaleGeneration | ErrorCode::NotAssigned)) => {
+                member = client.heartbeat("bench", &group, &member.member_id).await?;
+                last_heartbeat = Instant::now();
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let got = resp.next_offset.saturating_sub(resp.start_offset);
+        if got == 0 {
+            break;
+        }
+        if measuring.is_some() {
+            measured_batches += 1;
+            side.messages += got;
+            side.bytes += got * args.message_size as u64;
+            side.latency.saturating_record(sent_at.elapsed().as_micros() as u64);
+        }
+    }
+    side.elapsed = measuring.map_or(Duration::ZERO, |m: Instant| m.elapsed());
+    Ok(side)
 }

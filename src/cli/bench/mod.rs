@@ -101,15 +101,13 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
-    /// The target each actor is pinned to, by actor number.
+    /// The target each actor is pinned to, by actor number (`actors` is the number of actors of that role).
     fn targets(&self, actors: usize) -> Vec<Target> {
         (0..actors)
             .map(|i| match self.partitions {
                 Some(p) => Target { stream: "bench".into(), partition: (i as u32) % p.max(1) },
-                None => {
-                    let s = self.streams.unwrap_or(actors.max(1));
-                    Target { stream: format!("bench-{}", i % s.max(1)), partition: 0 }
-                }
+                // Producers and consumers spread over the same streams, so every consumer's stream has a producer.
+                None => Target { stream: format!("bench-{}", i % self.stream_names().len().max(1)), partition: 0 },
             })
             .collect()
     }

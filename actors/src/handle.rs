@@ -15,8 +15,8 @@ use crate::broker::*;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::error::{BrokerError, Result};
 use crate::partition::{
-    Append, AppendAck, ConsumerRef, DeleteOffset, Describe, Fetch, Fetched, GetOffset, Health, PartitionActor,
-    PollingStrategy, StoreOffset,
+    AppendAck, ConsumerRef, DeleteOffset, Describe, Fetch, Fetched, GetOffset, Health, PartitionActor, PollingStrategy,
+    QueuedAppend, StoreOffset,
 };
 use crate::route::{Route, Routes};
 use crate::system::ActorThreads;
@@ -168,6 +168,22 @@ impl Broker {
             .ok_or(BrokerError::PartitionNotFound { partition, count: route.count() })
     }
 
+    /// Queues a batch on a partition now, in order with the batches queued before it; the answer to wait for.
+    fn queue_append(
+        route: &Route,
+        partition: u32,
+        batch: Vec<u8>,
+    ) -> Result<impl Future<Output = Result<AppendAck>> + Send + 'static + use<>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        Self::partition(route, partition)?.do_send(QueuedAppend { batch, reply });
+        let unavailable = BrokerError::PartitionUnavailable {
+            topic: format!("{}/{}", route.stream, route.topic),
+            partition,
+            reason: "the partition actor stopped before answering".into(),
+        };
+        Ok(async move { answer.await.map_err(|_| unavailable)? })
+    }
+
     fn unavailable(route: &Route, partition: u32) -> impl Fn(MailboxError) -> BrokerError + '_ {
         move |_| BrokerError::PartitionUnavailable {
             topic: format!("{}/{}", route.stream, route.topic),
@@ -250,17 +266,20 @@ impl Broker {
         // Encode and check every batch before sending any, so a request refused up front stores nothing.
         let mut batches = Vec::with_capacity(groups.len());
         for (p, group) in groups {
-            let addr = Self::partition(&route, p)?;
+            Self::partition(&route, p)?;
             let batch = encode_batch(group, now, None);
             if batch.len() > route.config.max_message_bytes as usize {
                 return Err(BrokerError::MessageTooLarge { size: batch.len(), max: route.config.max_message_bytes });
             }
-            batches.push((p, addr, batch));
+            batches.push((p, batch));
         }
-        let pending: Vec<_> = batches.into_iter().map(|(p, addr, batch)| (p, addr.send(Append { batch }))).collect();
+        let mut pending = Vec::with_capacity(batches.len());
+        for (p, batch) in batches {
+            pending.push((p, Self::queue_append(&route, p, batch)?));
+        }
         let mut sent = Vec::with_capacity(pending.len());
         for (p, request) in pending {
-            let ack = request.await.map_err(Self::unavailable(&route, p))??;
+            let ack = request.await?;
             sent.push(Sent {
                 partition: p,
                 base_offset: ack.base_offset,
@@ -305,14 +324,8 @@ impl Broker {
         partition: u32,
         batch: Vec<u8>,
     ) -> impl Future<Output = Result<AppendAck>> + Send + 'static {
-        let queued = self.route(stream, topic).and_then(|route| {
-            let request = Self::partition(&route, partition)?.send(Append { batch });
-            Ok((route, request))
-        });
-        async move {
-            let (route, request) = queued?;
-            request.await.map_err(Self::unavailable(&route, partition))?
-        }
+        let queued = self.route(stream, topic).and_then(|route| Self::queue_append(&route, partition, batch));
+        async move { queued?.await }
     }
 
     /// The partition a produce request goes to (for [`Partitioning::MessageKey`], decided per message, an error).

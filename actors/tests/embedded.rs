@@ -147,3 +147,22 @@ async fn a_dropped_broker_releases_everything_before_the_next_one_starts() {
     assert_eq!((status.partitions_online, status.partitions_offline, status.restarts), (8, 0, 0));
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_queued_together_are_stored_in_queue_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(config(dir.path())).await.expect("start");
+    // Queued straight after creation (while the partition actor may still be starting) and far more than a default
+    // mailbox holds: order must still be the order of the calls.
+    broker.create_topic("default", "pipe", TopicConfig { partitions: 64, ..Default::default() }).await.expect("topic");
+    let answers: Vec<_> = (0..500)
+        .map(|i| {
+            let batch = encode_batch(&[Message::new(format!("{i}"))], 1_700_000_000_000, None);
+            broker.append_batch("default", "pipe", 63, batch)
+        })
+        .collect();
+    for (i, answer) in answers.into_iter().enumerate() {
+        assert_eq!(answer.await.expect("append").base_offset, i as u64);
+    }
+    broker.shutdown().await.expect("shutdown");
+}

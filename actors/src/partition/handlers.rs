@@ -290,6 +290,18 @@ fn drop_duplicates(batch: &[u8], seen: impl Fn(u128) -> bool) -> Result<(Kept, V
     Ok((Kept::Some(builder.finish()), ids, dropped))
 }
 
+impl Handler<QueuedAppend> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: QueuedAppend, ctx: &mut Context<Self>) {
+        let answer = <Self as Handler<Append>>::handle(self, Append { batch: msg.batch }, ctx);
+        actix::spawn(async move {
+            // The caller may have stopped waiting; the batch is appended either way.
+            let _ = msg.reply.send(answer.await);
+        });
+    }
+}
+
 impl Handler<Append> for PartitionActor {
     type Result = ResponseFuture<Result<AppendAck>>;
 

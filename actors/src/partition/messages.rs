@@ -18,6 +18,18 @@ pub struct Append {
     pub batch: Vec<u8>,
 }
 
+/// [`Append`], queued whatever the mailbox holds (`Addr::do_send`), so the batches one sender queues are appended in
+/// the order it queued them even while the mailbox is over capacity or the actor is still starting; the answer comes
+/// back on `reply`. Back-pressure is the caller's: the gateways cap requests in flight per connection.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct QueuedAppend {
+    /// The encoded batch; offsets are assigned in place.
+    pub batch: Vec<u8>,
+    /// Where the append's answer goes.
+    pub reply: tokio::sync::oneshot::Sender<Result<AppendAck>>,
+}
+
 /// A named consumer whose offset the partition stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRef {

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# What the suites need beyond Rust is installed here when missing (nothing yet: the storage and protocol suites
-# use only crates; later suites add Debian and PyPI packages).
+# What the suites need beyond Rust is installed here when missing: Debian's Chromium and its WebDriver (the console's
+# browser test) and, from PyPI, schemathesis (the OpenAPI conformance test).
+scripts/install-test-deps.sh
 
 # Build every test binary once, then run them all.
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 //! # callboard-gateways
 //!
-//! Callboard's network gateways: they only translate. [`TcpGateway`] and [`QuicGateway`] accept connections and run
+//! Callboard's network gateways: they only translate. [`HttpGateway`] serves the REST API, metrics and the web
+//! console (see [`http`]). [`TcpGateway`] and [`QuicGateway`] accept connections and run
 //! one session per TCP connection or QUIC bidirectional stream. A session cuts request frames out of the byte stream
 //! (`callboard_protocol::wire::FrameCodec`), requires the `Hello` handshake first, dispatches every API to the
 //! embedded [`callboard_actors::Broker`] with many requests in flight (pipelining, bounded per session), and writes
@@ -19,6 +20,7 @@ mod answer;
 mod config;
 mod dispatch;
 mod error;
+pub mod http;
 mod limit;
 mod quic;
 mod session;
@@ -27,6 +29,8 @@ mod tls;
 
 pub use config::GatewayConfig;
 pub use error::GatewayError;
+pub use http::{HttpConfig, HttpGateway, Node};
+pub use limit::ConnectionCount;
 pub use quic::QuicGateway;
 pub use tcp::TcpGateway;
 pub use tls::{ALPN, TlsSource};

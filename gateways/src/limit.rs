@@ -9,6 +9,32 @@ pub(crate) const CONNECTIONS_GAUGE: &str = "callboard_gateway_connections";
 /// Counter of connections refused by the connection limit, labelled by gateway.
 pub(crate) const REFUSED_COUNTER: &str = "callboard_gateway_connections_refused_total";
 
+/// A gateway's count of open connections, readable while it runs (for status pages).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionCount(Arc<AtomicUsize>);
+
+impl ConnectionCount {
+    /// A new count at zero.
+    pub fn new() -> Self {
+        ConnectionCount::default()
+    }
+
+    /// Connections open now.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// The shared counter the gateway updates.
+    pub(crate) fn shared(&self) -> &Arc<AtomicUsize> {
+        &self.0
+    }
+}
+
+/// Makes `gateway`'s connection gauge exist (at its current value) before the first connection, so scrapes see it.
+pub(crate) fn register_gauge(gateway: &'static str) {
+    metrics::gauge!(CONNECTIONS_GAUGE, "gateway" => gateway).increment(0.0);
+}
+
 /// One open connection's place; freed on drop.
 #[derive(Debug)]
 pub(crate) struct ConnectionSlot {

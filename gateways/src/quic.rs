@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use callboard_actors::Broker;
@@ -19,7 +18,7 @@ use tracing::{debug, info, warn};
 use crate::answer::Answer;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
-use crate::limit::{ConnectionSlot, REFUSED_COUNTER};
+use crate::limit::{ConnectionCount, ConnectionSlot, REFUSED_COUNTER, register_gauge};
 use crate::session::{self, SessionCtx};
 use crate::tls::{Identity, TlsSource};
 
@@ -38,6 +37,7 @@ pub struct QuicGateway {
     endpoint: quinn::Endpoint,
     shutdown: CancellationToken,
     accept: Option<JoinHandle<()>>,
+    connections: ConnectionCount,
 }
 
 impl QuicGateway {
@@ -65,9 +65,11 @@ impl QuicGateway {
             gateway: GATEWAY,
             peer: String::new(),
         };
-        let accept = tokio::spawn(accept_loop(endpoint.clone(), ctx));
+        let connections = ConnectionCount::new();
+        register_gauge(GATEWAY);
+        let accept = tokio::spawn(accept_loop(endpoint.clone(), ctx, connections.clone()));
         info!(addr = %local_addr, cert = %cert_path.display(), "QUIC gateway listening");
-        Ok(QuicGateway { local_addr, cert_path, endpoint, shutdown, accept: Some(accept) })
+        Ok(QuicGateway { local_addr, cert_path, endpoint, shutdown, accept: Some(accept), connections })
     }
 
     /// The UDP address the endpoint is bound to.
@@ -78,6 +80,11 @@ impl QuicGateway {
     /// PEM certificate clients should trust (the generated or configured one).
     pub fn certificate_path(&self) -> &Path {
         &self.cert_path
+    }
+
+    /// The count of open connections.
+    pub fn connections(&self) -> ConnectionCount {
+        self.connections.clone()
     }
 
     /// Stops accepting, lets every stream finish the requests it has read (answers sent), closes the connections
@@ -106,8 +113,8 @@ impl Drop for QuicGateway {
 }
 
 /// Accepts connections until shutdown, then waits for every connection task.
-async fn accept_loop(endpoint: quinn::Endpoint, ctx: SessionCtx) {
-    let open = Arc::new(AtomicUsize::new(0));
+async fn accept_loop(endpoint: quinn::Endpoint, ctx: SessionCtx, connections: ConnectionCount) {
+    let open = Arc::clone(connections.shared());
     let max = ctx.config.max_connections;
     let mut connections = JoinSet::new();
     loop {

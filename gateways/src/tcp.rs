@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use callboard_actors::Broker;
@@ -17,7 +16,7 @@ use tracing::{debug, info, warn};
 use crate::answer::Answer;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
-use crate::limit::{ConnectionSlot, REFUSED_COUNTER};
+use crate::limit::{ConnectionCount, ConnectionSlot, REFUSED_COUNTER, register_gauge};
 use crate::session::{self, SessionCtx};
 
 const GATEWAY: &str = "tcp";
@@ -34,6 +33,7 @@ pub struct TcpGateway {
     local_addr: SocketAddr,
     shutdown: CancellationToken,
     accept: Option<JoinHandle<()>>,
+    connections: ConnectionCount,
 }
 
 impl TcpGateway {
@@ -50,14 +50,21 @@ impl TcpGateway {
             gateway: GATEWAY,
             peer: String::new(),
         };
-        let accept = tokio::spawn(accept_loop(listener, ctx));
+        let connections = ConnectionCount::new();
+        register_gauge(GATEWAY);
+        let accept = tokio::spawn(accept_loop(listener, ctx, connections.clone()));
         info!(addr = %local_addr, "TCP gateway listening");
-        Ok(TcpGateway { local_addr, shutdown, accept: Some(accept) })
+        Ok(TcpGateway { local_addr, shutdown, accept: Some(accept), connections })
     }
 
     /// The address the listener is bound to (with the actual port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The count of open connections.
+    pub fn connections(&self) -> ConnectionCount {
+        self.connections.clone()
     }
 
     /// Stops accepting, lets every session finish the requests it has read (answers sent), then closes; waits at
@@ -82,8 +89,8 @@ impl Drop for TcpGateway {
 }
 
 /// Accepts until shutdown, then waits for every session.
-async fn accept_loop(listener: TcpListener, ctx: SessionCtx) {
-    let open = Arc::new(AtomicUsize::new(0));
+async fn accept_loop(listener: TcpListener, ctx: SessionCtx, connections: ConnectionCount) {
+    let open = Arc::clone(connections.shared());
     let max = ctx.config.max_connections;
     let mut sessions = JoinSet::new();
     loop {

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use callboard::{Broker, BrokerConfig};
-use callboard_gateways::{GatewayConfig, QuicGateway, TcpGateway, TlsSource};
+use callboard_gateways::http::LATENCY_BUCKETS;
+use callboard_gateways::{GatewayConfig, HttpConfig, HttpGateway, Node, QuicGateway, TcpGateway, TlsSource};
 use clap::Args;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use tracing::info;
 
@@ -32,7 +34,7 @@ pub struct ServeArgs {
     /// QUIC listener address, or `off` [default: 127.0.0.1:7071].
     #[arg(long, env = "CALLBOARD_QUIC")]
     quic: Option<String>,
-    /// HTTP listener address, or `off` [default: 127.0.0.1:7080] (REST and console: not built yet).
+    /// HTTP listener address (REST API, metrics, web console), or `off` [default: 127.0.0.1:7080].
     #[arg(long, env = "CALLBOARD_HTTP")]
     http: Option<String>,
     /// AMQP 0-9-1 listener address, or `off` [default: 127.0.0.1:5672] (not built yet).
@@ -124,24 +126,52 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How often the Prometheus recorder's upkeep runs.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Installs the global Prometheus recorder (latencies as histograms) and runs its upkeep.
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .context("configuring the Prometheus histogram buckets")?
+        .install_recorder()
+        .context("installing the Prometheus recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Metrics are recorded from the start (storage opening included) when something can scrape them.
+    let prometheus = match settings.http {
+        Some(_) => Some(install_metrics()?),
+        None => None,
+    };
     let broker = Broker::start(BrokerConfig::with_data_dir(&settings.data_dir))
         .await
         .with_context(|| format!("starting the broker in {}", settings.data_dir.display()))?;
-    let result = serve_with(&broker, &settings).await;
+    let result = serve_with(&broker, &settings, prometheus).await;
     broker.shutdown().await.context("shutting the broker down")?;
     info!("stopped");
     result
 }
 
-async fn serve_with(broker: &Broker, settings: &Settings) -> anyhow::Result<()> {
+async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<PrometheusHandle>) -> anyhow::Result<()> {
     let mut lines = Vec::new();
+    let node = Node::new();
     let tcp = match settings.tcp {
         Some(addr) => {
             let gw = TcpGateway::bind(addr, broker.clone(), settings.gateway.clone())
                 .await
                 .with_context(|| format!("binding TCP on {addr}"))?;
             lines.push(format!("listening tcp {}", gw.local_addr()));
+            node.add_listener("tcp", gw.local_addr(), Some(gw.connections()));
             Some(gw)
         }
         None => None,
@@ -157,15 +187,27 @@ async fn serve_with(broker: &Broker, settings: &Settings) -> anyhow::Result<()> 
                 .with_context(|| format!("binding QUIC on {addr}"))?;
             info!(certificate = %gw.certificate_path().display(), "QUIC clients trust this certificate");
             lines.push(format!("listening quic {}", gw.local_addr()));
+            node.add_listener("quic", gw.local_addr(), Some(gw.connections()));
             Some(gw)
         }
         None => None,
     };
-    for (name, addr) in [("http", settings.http), ("amqp", settings.amqp)] {
-        if let Some(addr) = addr {
-            info!(%addr, "the {name} listener is not part of this build yet; not listening");
+    let http = match settings.http {
+        Some(addr) => {
+            let gw = HttpGateway::bind(addr, broker.clone(), HttpConfig::default(), node.clone(), prometheus)
+                .await
+                .with_context(|| format!("binding HTTP on {addr}"))?;
+            lines.push(format!("listening http {}", gw.local_addr()));
+            node.add_listener("http", gw.local_addr(), Some(gw.connections()));
+            Some(gw)
         }
+        None => None,
+    };
+    if let Some(addr) = settings.amqp {
+        info!(%addr, "the amqp listener is not part of this build yet; not listening");
     }
+    // Storage is open and every listener is bound.
+    node.set_ready(true);
     {
         let mut out = std::io::stdout().lock();
         for line in &lines {
@@ -177,7 +219,11 @@ async fn serve_with(broker: &Broker, settings: &Settings) -> anyhow::Result<()> 
     info!(data_dir = %settings.data_dir.display(), "ready");
     wait_for_signal().await?;
     info!("stopping: finishing in-flight requests");
+    node.set_ready(false);
     let grace = Duration::from_secs(10);
+    if let Some(gw) = http {
+        gw.shutdown(grace).await;
+    }
     if let Some(gw) = tcp {
         gw.shutdown(grace).await;
     }

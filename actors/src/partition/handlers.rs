@@ -26,6 +26,8 @@ pub const BYTES_IN: &str = "callboard_bytes_in_total";
 pub const APPEND_SECONDS: &str = "callboard_append_seconds";
 /// Counter of bytes served to consumers.
 pub const BYTES_OUT: &str = "callboard_bytes_out_total";
+/// Counter of messages served to consumers.
+pub const MESSAGES_OUT: &str = "callboard_messages_out_total";
 
 type Pending = (AppendAck, Option<(Arc<Committer>, u64)>);
 
@@ -161,6 +163,7 @@ impl PartitionActor {
         }
         let labels = [("topic", self.setup.topic.clone()), ("partition", self.setup.partition.to_string())];
         metrics::counter!(BYTES_OUT, &labels).increment(read.bytes.len() as u64);
+        metrics::counter!(MESSAGES_OUT, &labels).increment(next_offset - start);
         Ok(Some(Fetched { batches: read.bytes, start_offset: start, next_offset, log_start, log_end }))
     }
 

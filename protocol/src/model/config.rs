@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// When a topic's appends are durable.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DurabilityPolicy {
@@ -19,6 +20,7 @@ pub enum DurabilityPolicy {
 }
 
 /// Per-topic configuration, persisted with the topic.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TopicConfig {
@@ -39,6 +41,7 @@ pub struct TopicConfig {
 }
 
 /// Bounds of a topic's message-id deduplication window.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DedupWindow {
     /// At most this many ids are remembered per partition.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 pub type TopicPartition = (String, u32);
 
 /// How a group spreads partitions over its members.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssignmentStrategy {
@@ -57,6 +58,7 @@ pub struct GroupState {
 }
 
 /// Committed offset and lag of one partition for a group.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionLag {
     /// Topic.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::config::TopicConfig;
 
 /// A stream as listed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamInfo {
     /// Numeric id.
@@ -18,6 +19,7 @@ pub struct StreamInfo {
 }
 
 /// A topic as listed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicInfo {
     /// Numeric id.
@@ -33,6 +35,7 @@ pub struct TopicInfo {
 }
 
 /// A topic with the state of each partition.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicDetails {
     /// The topic.
@@ -42,6 +45,7 @@ pub struct TopicDetails {
 }
 
 /// Health of a partition.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
 pub enum Health {
@@ -56,6 +60,7 @@ pub enum Health {
 }
 
 /// A partition's state.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionInfo {
     /// Partition number.
@@ -77,6 +82,7 @@ pub struct PartitionInfo {
 }
 
 /// Broker-wide state for status pages.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerStatus {
     /// Version of this build.

@@ -57,6 +57,7 @@ pub enum OffsetReset {
 }
 
 /// Where a produced batch landed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sent {
     /// Partition.

@@ -1,0 +1,89 @@
+//! The route table: every resource with its methods (others answer 405 with `Allow`), the extractor
+//! configurations (body limit, JSON/query/path errors in the one error shape), the guard, and the defaults (console
+//! assets, JSON 404).
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, Error, HttpRequest, Resource, web};
+
+use super::error::{ApiError, json_error, path_error, query_error};
+use super::responses::AppState;
+use super::{assets, groups, guard, metrics, offsets, poll, produce, streams, system, topics};
+
+/// A resource whose unrouted methods answer 405 `method_not_allowed` with `Allow: allow`.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed(req.method().as_str(), allow))
+    }))
+}
+
+fn api(cfg: &mut web::ServiceConfig) {
+    const TOPIC: &str = "/streams/{stream}/topics/{topic}";
+    const PARTITION: &str = "/streams/{stream}/topics/{topic}/partitions/{partition}";
+    cfg.service(resource("/status", "GET").route(web::get().to(system::status)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(system::openapi)))
+        .service(
+            resource("/streams", "GET, POST")
+                .route(web::get().to(streams::list))
+                .route(web::post().to(streams::create)),
+        )
+        .service(
+            resource("/streams/{stream}", "GET, DELETE")
+                .route(web::get().to(streams::get))
+                .route(web::delete().to(streams::delete)),
+        )
+        .service(
+            resource("/streams/{stream}/topics", "GET, POST")
+                .route(web::get().to(topics::list))
+                .route(web::post().to(topics::create)),
+        )
+        .service(
+            resource(TOPIC, "GET, DELETE").route(web::get().to(topics::get)).route(web::delete().to(topics::delete)),
+        )
+        .service(resource(&format!("{TOPIC}/partitions"), "POST").route(web::post().to(topics::add_partitions)))
+        .service(resource(&format!("{TOPIC}/messages"), "POST").route(web::post().to(produce::produce)))
+        .service(resource(&format!("{PARTITION}/messages"), "GET").route(web::get().to(poll::poll)))
+        .service(
+            resource(&format!("{PARTITION}/consumers/{{consumer}}"), "GET, PUT, DELETE")
+                .route(web::get().to(offsets::get))
+                .route(web::put().to(offsets::put))
+                .route(web::delete().to(offsets::delete)),
+        )
+        .service(resource("/streams/{stream}/groups", "GET").route(web::get().to(groups::list)))
+        .service(
+            resource("/streams/{stream}/groups/{group}", "GET, DELETE")
+                .route(web::get().to(groups::describe))
+                .route(web::delete().to(groups::delete)),
+        )
+        .service(
+            resource("/streams/{stream}/groups/{group}/reset-offsets", "POST").route(web::post().to(groups::reset)),
+        );
+}
+
+/// The application: state, extractor configurations, guard, routes and defaults.
+pub(crate) fn app(
+    state: web::Data<AppState>,
+    max_body_bytes: usize,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(web::JsonConfig::default().limit(max_body_bytes).error_handler(json_error))
+        .app_data(web::PayloadConfig::new(max_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .wrap(from_fn(guard::guard))
+        .service(web::scope("/api/v1").configure(api).default_service(web::to(assets::api_not_found)))
+        .service(resource("/health", "GET").route(web::get().to(system::health)))
+        .service(resource("/ready", "GET").route(web::get().to(system::ready)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
+        .default_service(web::to(assets::serve))
+}

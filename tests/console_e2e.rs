@@ -1,0 +1,554 @@
+//! The web console in a real headless browser: starts `callboard serve` with its HTTP listener, then Chromium through
+//! chromedriver (W3C WebDriver), and drives the console as an operator would: creates a topic from the form, sees it
+//! listed, opens it, produces messages from the form, reads them back in the message browser (text, JSON and hex
+//! views), consumes with the CLI as a group and watches the group's lag on the groups pages change, checks the
+//! overview's live figures, shows an API error in the banner, and the "server went away" banner.
+//!
+//! Chromium and chromedriver are required (`scripts/install-test-deps.sh` installs them): the test fails, it does not
+//! skip, when they are missing. `CALLBOARD_CHROMIUM` and `CALLBOARD_CHROMEDRIVER` override their paths. With
+//! `CALLBOARD_SCREENSHOT=path.png` it also saves a 1280×800 screenshot of the overview with live traffic.
+//!
+//! The browser is driven with a small synchronous WebDriver client over `ureq` (see `WebDriver` below).
+
+#![allow(clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_callboard");
+/// How long any one UI condition may take to appear.
+const UI_WAIT: Duration = Duration::from_secs(15);
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// Every process the test started; killed on every exit path (the WebDriver session is closed first so Chromium
+/// exits with it; chromedriver runs in its own process group, which is killed as a whole).
+#[derive(Default)]
+struct Processes {
+    server: Option<Child>,
+    chromedriver: Option<Child>,
+    session: Option<(String, String)>,
+}
+
+impl Processes {
+    fn kill_server(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        if let Some((base, id)) = self.session.take() {
+            let quick: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            let _ = quick.delete(&format!("{base}/session/{id}")).call();
+        }
+        if let Some(mut child) = self.chromedriver.take() {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.kill_server();
+    }
+}
+
+/// Starts `callboard serve` on ephemeral ports; returns (http, tcp) addresses.
+fn start_server(procs: &mut Processes, data_dir: &Path) -> (String, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--quic", "off", "--amqp", "off"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn callboard serve");
+    let stdout = child.stdout.take().expect("stdout");
+    procs.server = Some(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                // Keep draining so the server never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    let (mut http, mut tcp) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("callboard serve printed `ready` within 30 s");
+        match line.split(' ').collect::<Vec<_>>().as_slice() {
+            ["ready"] => break,
+            ["listening", "http", addr] => http = Some(addr.to_string()),
+            ["listening", "tcp", addr] => tcp = Some(addr.to_string()),
+            _ => {}
+        }
+    }
+    let http = http.expect("`callboard serve --http` printed a `listening http ADDR` line");
+    let tcp = tcp.expect("`callboard serve --tcp` printed a `listening tcp ADDR` line");
+    (http, tcp)
+}
+
+fn tool(env: &str, default: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var(env).unwrap_or_else(|_| default.to_string()));
+    assert!(
+        path.is_file(),
+        "{} not found: the console's browser test needs Chromium and chromedriver (Debian: chromium, \
+         chromium-driver; run scripts/install-test-deps.sh) or {env} set to its path",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().expect("local addr").port()
+}
+
+/// Polls `probe` every 100 ms until it gives a value, panicking with `what` after `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A W3C WebDriver session.
+struct WebDriver {
+    agent: ureq::Agent,
+    base: String,
+    session: String,
+}
+
+impl WebDriver {
+    fn start(procs: &mut Processes, profile: &Path) -> WebDriver {
+        let chromium = tool("CALLBOARD_CHROMIUM", "/usr/bin/chromium");
+        let chromedriver = tool("CALLBOARD_CHROMEDRIVER", "/usr/bin/chromedriver");
+        let port = free_port();
+        let child = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", chromedriver.display()));
+        procs.chromedriver = Some(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let agent = agent();
+        wait_for("chromedriver to answer /status", Duration::from_secs(20), || {
+            let mut res = agent.get(&format!("{base}/status")).call().ok()?;
+            let v: Value = res.body_mut().read_json().ok()?;
+            v["value"]["ready"].as_bool().filter(|r| *r)
+        });
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,800",
+            "--hide-scrollbars",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("--user-data-dir={}", profile.display())])
+        .collect::<Vec<_>>();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "timeouts": {"implicit": 0, "pageLoad": 20000, "script": 10000},
+        }}});
+        let mut res = agent.post(&format!("{base}/session")).send_json(&caps).expect("new WebDriver session");
+        let v: Value = res.body_mut().read_json().expect("session JSON");
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("chromedriver could not start Chromium: {v}"))
+            .to_string();
+        procs.session = Some((base.clone(), session.clone()));
+        WebDriver { agent, base, session }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let res = match (method, body) {
+            ("GET", _) => self.agent.get(&url).call(),
+            ("DELETE", _) => self.agent.delete(&url).call(),
+            (_, body) => self.agent.post(&url).send_json(body.unwrap_or_else(|| json!({}))),
+        };
+        let mut res = res.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
+        let status = res.status();
+        let v: Value = res.body_mut().with_config().limit(64 << 20).read_json().expect("WebDriver JSON");
+        assert!(status.is_success(), "WebDriver {method} {path}: {status} {v}");
+        v["value"].clone()
+    }
+
+    fn goto(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Sizes the window so that the page's viewport is `width` × `height`.
+    fn set_viewport(&self, width: i64, height: i64) {
+        let (mut w, mut h) = (width, height);
+        for _ in 0..3 {
+            self.call("POST", "/window/rect", Some(json!({"width": w, "height": h})));
+            let inner = self.script("return [window.innerWidth, window.innerHeight]", vec![]);
+            let (iw, ih) = (inner[0].as_i64().unwrap_or(width), inner[1].as_i64().unwrap_or(height));
+            if (iw, ih) == (width, height) {
+                return;
+            }
+            w += width - iw;
+            h += height - ih;
+        }
+    }
+
+    /// Runs a script in the page (`arguments[0..]` are `args`) and returns its result.
+    fn script(&self, script: &str, args: Vec<Value>) -> Value {
+        self.call("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+    }
+
+    /// The element matching a CSS selector, once it is there.
+    fn find(&self, css: &str) -> String {
+        wait_for(&format!("element {css}"), UI_WAIT, || {
+            let url = format!("{}/session/{}/element", self.base, self.session);
+            let mut res = self.agent.post(&url).send_json(json!({"using": "css selector", "value": css})).ok()?;
+            if !res.status().is_success() {
+                return None;
+            }
+            let v: Value = res.body_mut().read_json().ok()?;
+            v["value"][ELEMENT_KEY].as_str().map(str::to_string)
+        })
+    }
+
+    /// The element, scrolled to the middle of the window (WebDriver scrolls to the top edge, under the sticky bar).
+    fn visible(&self, css: &str) -> String {
+        let id = self.find(css);
+        self.script("arguments[0].scrollIntoView({block: 'center'})", vec![json!({ ELEMENT_KEY: id })]);
+        id
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.visible(css);
+        self.call("POST", &format!("/element/{id}/click"), None);
+    }
+
+    fn fill(&self, css: &str, text: &str) {
+        let id = self.visible(css);
+        self.call("POST", &format!("/element/{id}/clear"), None);
+        self.call("POST", &format!("/element/{id}/value"), Some(json!({ "text": text })));
+    }
+
+    /// Picks the option with this value in a `<select>` (by clicking it, as a user would).
+    fn choose(&self, select_css: &str, value: &str) {
+        self.click(&format!("{select_css} option[value=\"{value}\"]"));
+        let chosen = self.script("return document.querySelector(arguments[0]).value", vec![json!(select_css)]);
+        assert_eq!(chosen, json!(value), "{select_css} is set to {value}");
+    }
+
+    /// The text of the element matching `css`, or None when there is none.
+    fn text(&self, css: &str) -> Option<String> {
+        let v = self.script(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+            vec![json!(css)],
+        );
+        v.as_str().map(str::to_string)
+    }
+
+    /// Waits until the text of `css` satisfies `ok`, and returns it.
+    fn wait_text(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let mut last = None;
+        let found = {
+            let start = Instant::now();
+            loop {
+                let t = self.text(css);
+                if let Some(t) = t.as_deref().filter(|t| ok(t)) {
+                    break Some(t.to_string());
+                }
+                last = t;
+                if start.elapsed() > UI_WAIT {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        found.unwrap_or_else(|| panic!("timed out waiting for {what} ({css}); its text was {last:?}"))
+    }
+
+    fn screenshot(&self, path: &Path) {
+        let png = self.call("GET", "/screenshot", None);
+        let bytes = BASE64.decode(png.as_str().expect("base64 screenshot")).expect("decode screenshot");
+        std::fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+}
+
+/// The REST API, to check what the UI did and to add traffic.
+struct Rest {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Rest {
+    fn get(&self, path: &str) -> Value {
+        let mut res = self.agent.get(&format!("{}/api/v1{path}", self.base)).call().expect("GET");
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.body_mut().read_json().expect("JSON")
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let mut res = self.agent.post(&format!("{}/api/v1{path}", self.base)).send_json(&body).expect("POST");
+        let status = res.status();
+        let v: Value = res.body_mut().read_json().unwrap_or(Value::Null);
+        assert!(status.is_success(), "POST {path}: {status} {v}");
+        v
+    }
+
+    fn produce(&self, topic: &str, payloads: &[String]) {
+        let messages: Vec<Value> = payloads.iter().map(|p| json!({ "payload": p })).collect();
+        self.post(&format!("/streams/default/topics/{topic}/messages"), json!({ "messages": messages }));
+    }
+
+    fn group_lag(&self, group: &str) -> u64 {
+        let d = self.get(&format!("/streams/default/groups/{group}"));
+        d["partitions"].as_array().expect("partitions").iter().map(|p| p["lag"].as_u64().expect("lag")).sum()
+    }
+}
+
+fn consume_as_group(tcp: &str, topic: &str, group: &str, count: u32) -> String {
+    let out = Command::new(BIN)
+        .args(["consume", topic, "--server", tcp, "--group", group, "--count", &count.to_string()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run callboard consume");
+    assert!(out.status.success(), "consume failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn step(started: Instant, what: &str) {
+    eprintln!("[{:>6.2}s] {what}", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn console_drives_topics_messages_and_groups() {
+    let started = Instant::now();
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let data_dir = dirs.path().join("data");
+    let profile = dirs.path().join("chromium-profile");
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let mut procs = Processes::default();
+
+    let (http, tcp) = start_server(&mut procs, &data_dir);
+    let origin = format!("http://{http}");
+    let rest = Rest { agent: agent(), base: origin.clone() };
+    step(started, &format!("server up: http {http}, tcp {tcp}"));
+    let wd = WebDriver::start(&mut procs, &profile);
+    wd.set_viewport(1280, 800);
+    step(started, "browser up");
+
+    // Topics page: create a topic from the form.
+    wd.goto(&format!("{origin}/#/topics"));
+    wd.wait_text("[data-testid=current-stream]", "the topics page of the default stream", |t| t == "default");
+    wd.fill("#topic-name", "orders");
+    wd.fill("#topic-partitions", "2");
+    wd.choose("#topic-durability", "interval");
+    wd.fill("#topic-interval", "50");
+    wd.click("#create-topic-submit");
+    wd.wait_text("[data-testid=success-banner]", "the created banner", |t| t.contains("Created topic orders"));
+    let row = "[data-testid=\"topic-row-orders\"]";
+    wd.wait_text(&format!("{row} td:nth-child(2)"), "the new topic's partitions in the list", |t| t == "2");
+    wd.wait_text(&format!("{row} td:nth-child(5)"), "its durability in the list", |t| t == "interval 50 ms");
+    let made = rest.get("/streams/default/topics/orders");
+    assert_eq!(made["partitions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(made["topic"]["config"]["durability"], json!({"interval": {"ms": 50}}), "{made}");
+    step(started, "topic created from the form and listed");
+
+    // An API error is shown as the API's message in the banner.
+    wd.fill("#topic-name", "orders");
+    wd.click("#create-topic-submit");
+    let error = wd.wait_text("[data-testid=error-banner]", "the error banner", |t| t.contains("HTTP 409"));
+    assert!(error.contains("orders"), "the banner quotes the API's message: {error}");
+    wd.click("[data-testid=error-banner] button");
+    step(started, "duplicate topic refused with the API's message");
+
+    // Topic detail: produce from the form, read back as text, JSON and hex.
+    wd.click("[data-testid=\"topic-link-orders\"]");
+    wd.wait_text("#topic-title", "the topic page", |t| t == "orders");
+    wd.wait_text("[data-testid=\"log-end-1\"]", "partition 1 in the partitions table", |t| t == "0");
+    wd.choose("#produce-partitioning", "0");
+    wd.fill("#produce-key", "user-1");
+    wd.click("#produce-add-header");
+    wd.fill("#produce-header-name-0", "source");
+    wd.fill("#produce-header-value-0", "console-e2e");
+    let payload = r#"{"hello":"world","n":1}"#;
+    wd.fill("#produce-payload", payload);
+    wd.click("#produce-submit");
+    wd.wait_text("#produce-result", "the produce result", |t| t == "Stored in partition 0 at offset 0.");
+    wd.wait_text("[data-testid=\"log-end-0\"]", "partition 0's log end after the produce", |t| t == "1");
+
+    wd.choose("#browse-partition", "0");
+    wd.choose("#browse-from", "first");
+    wd.click("#browse-fetch");
+    wd.wait_text("[data-testid=\"payload-0\"]", "the message in the browser", |t| t == payload);
+    assert_eq!(wd.text("[data-testid=\"key-0\"]").as_deref(), Some("user-1"));
+    let headers = wd.text("[data-testid=\"headers-0\"]").expect("headers shown");
+    assert!(headers.contains("source=console-e2e"), "{headers}");
+    wd.click("#view-json");
+    wd.wait_text("[data-testid=\"payload-0\"]", "the pretty JSON view", |t| t.contains("\n  \"hello\": \"world\""));
+    wd.click("#view-hex");
+    let hex = wd.wait_text("[data-testid=\"payload-0\"]", "the hex view", |t| t.starts_with("00000000  7b 22 68 65"));
+    assert!(hex.contains("|{\"hello\":\"world\"|"), "hex dump with its ASCII column: {hex}");
+
+    // A second message that is not JSON: the browser (showing partition 0) picks it up, the JSON view says so.
+    wd.choose("#produce-format", "text");
+    wd.fill("#produce-payload", "plain words");
+    wd.click("#produce-submit");
+    wd.wait_text("#produce-result", "the second produce result", |t| t == "Stored in partition 0 at offset 1.");
+    wd.click("#view-text");
+    wd.wait_text("[data-testid=\"payload-1\"]", "the second message", |t| t == "plain words");
+    wd.click("#view-json");
+    wd.wait_text("[data-testid=\"decode-error-1\"]", "the not-JSON error", |t| t.starts_with("Not JSON"));
+    step(started, "produced from the form, read back as text, JSON and hex");
+
+    // Consume with the CLI as a group; the groups page shows its lag, then the lag moves.
+    rest.produce("orders", &(0..8).map(|i| format!("more-{i}")).collect::<Vec<_>>());
+    let printed = consume_as_group(&tcp, "orders", "g", 1);
+    assert_eq!(printed.lines().count(), 1, "consume --count 1 printed one message: {printed:?}");
+    let lag = rest.group_lag("g");
+    assert!(lag > 0 && lag < 10, "after one of ten messages the lag is {lag}");
+    wd.click("#nav-groups");
+    wd.wait_text("[data-testid=\"group-lag-g\"]", "the group's lag on the groups page", |t| t == lag.to_string());
+    step(started, &format!("groups page shows lag {lag}"));
+    let printed = consume_as_group(&tcp, "orders", "g", 4);
+    assert_eq!(printed.lines().count(), 4, "{printed:?}");
+    let lag_after = rest.group_lag("g");
+    assert!(lag_after < lag, "consuming four more lowers the lag ({lag} -> {lag_after})");
+    wd.wait_text("[data-testid=\"group-lag-g\"]", "the lag after consuming more", |t| t == lag_after.to_string());
+    wd.click("[data-testid=\"group-link-g\"]");
+    wd.wait_text("#group-title", "the group page", |t| t == "g");
+    wd.wait_text("#total-lag", "the group's total lag", |t| t == lag_after.to_string());
+    let d = rest.get("/streams/default/groups/g");
+    for p in d["partitions"].as_array().expect("partitions") {
+        let css = format!("[data-testid=\"lag-{}-{}\"]", p["topic"].as_str().expect("topic"), p["partition"]);
+        let want = p["lag"].to_string();
+        wd.wait_text(&css, "a partition's lag", |t| t == want);
+    }
+    step(started, &format!("lag moved to {lag_after} on the groups pages"));
+
+    // Overview: live figures from the server.
+    wd.click("#nav-overview");
+    wd.wait_text("#stat-topics", "the topic count", |t| t == "1");
+    wd.wait_text("[data-testid=\"overview-topic-default-orders\"] td:nth-child(4)", "orders' message count", |t| {
+        t == "10"
+    });
+    wd.wait_text("#stat-partitions-offline", "offline partitions", |t| t == "0");
+    wd.find("#chart-messages");
+    step(started, "overview shows the topic and broker figures");
+
+    if let Ok(path) = std::env::var("CALLBOARD_SCREENSHOT") {
+        screenshot_with_traffic(&wd, &rest, &tcp, Path::new(&path));
+        step(started, &format!("screenshot saved to {path}"));
+    }
+
+    // The server goes away: the console says so.
+    procs.kill_server();
+    wd.wait_text("[data-testid=offline-banner]", "the offline banner", |t| t.contains("Lost contact with the broker"));
+    wd.wait_text("#live-text", "the live indicator", |t| t == "Offline");
+    step(started, "server stopped: the console says so");
+    drop(procs);
+    step(started, "done");
+}
+
+/// Adds topics, traffic that rises and falls, and a consumer group reading along; waits for the overview's chart to
+/// show about a minute of it, and saves the screenshot.
+fn screenshot_with_traffic(wd: &WebDriver, rest: &Rest, tcp: &str, path: &Path) {
+    for (name, partitions) in [("payments", 4), ("audit-log", 1), ("clickstream", 8)] {
+        rest.post("/streams/default/topics", json!({"name": name, "partitions": partitions, "durability": "never"}));
+    }
+    let reader = Command::new(BIN)
+        .args(["consume", "clickstream", "--server", tcp, "--group", "analytics", "--follow"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a following consumer");
+    let mut reader = KillOnDrop(reader);
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let stop = Arc::clone(&stop);
+        let rest = Rest { agent: agent(), base: rest.base.clone() };
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut tick = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                tick += 1;
+                // About 600 messages/s on average, swinging by half over 40 s.
+                let phase = start.elapsed().as_secs_f64() * std::f64::consts::TAU / 40.0;
+                let per_tick = 60.0 * (1.0 + 0.5 * phase.sin());
+                for (topic, share) in [("clickstream", 0.5), ("payments", 0.3), ("orders", 0.1), ("audit-log", 0.1)] {
+                    let n = (per_tick * share).round() as u64;
+                    let batch: Vec<String> =
+                        (0..n).map(|i| format!("{{\"tick\":{tick},\"i\":{i},\"topic\":\"{topic}\"}}")).collect();
+                    rest.produce(topic, &batch);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    wd.wait_text("#stat-topics", "four topics", |t| t == "4");
+    // At 2 s per sample, about a minute of history (the chart's axis spans at least a minute).
+    let samples = wait_for("29 throughput samples", Duration::from_secs(90), || {
+        let n = wd.script(
+            "return document.querySelectorAll('#chart-messages path.line').length ? \
+             document.querySelector('#chart-messages path.line').getAttribute('d').split('L').length : 0",
+            vec![],
+        );
+        n.as_u64().filter(|n| *n >= 29)
+    });
+    eprintln!("chart has {samples} points");
+    wd.script("window.scrollTo(0, 0)", vec![]);
+    wd.screenshot(path);
+    stop.store(true, Ordering::Relaxed);
+    producer.join().expect("producer thread");
+    let _ = reader.0.kill();
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod amqp;
 mod answer;
 mod config;
 mod dispatch;
@@ -25,6 +26,7 @@ mod session;
 mod tcp;
 mod tls;
 
+pub use amqp::{AmqpConfig, AmqpGateway};
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 pub use quic::QuicGateway;

@@ -1,0 +1,189 @@
+//! AMQP connection level, over real sockets: handshake with lapin (PLAIN and AMQPLAIN, bad credentials 403,
+//! unknown vhost 530), channels, heartbeats both ways, and bad input from a raw client (wrong protocol header,
+//! garbage, truncated and oversized frames, frames on unopened channels, tx refused) with the documented reply
+//! codes, while the server stays up for other clients.
+
+#[path = "common/amqp.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use amq_protocol::frame::AMQPFrame;
+use amq_protocol::protocol::{AMQPClass, basic, channel as chan, connection as conn, tx};
+use common::{Raw, Server, bounded, code};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_auth_vhosts_and_channels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    bounded(30, async {
+        let c = server.connect().await;
+        let ch = c.create_channel().await.expect("channel");
+        ch.queue_declare("q".into(), QueueDeclareOptions::default(), FieldTable::default()).await.expect("declare");
+        ch.close(200, "bye".into()).await.expect("channel close");
+        let ch2 = c.create_channel().await.expect("another channel");
+        assert_ne!(ch2.id(), 0);
+        c.close(200, "bye".into()).await.expect("close");
+
+        let addr = server.gateway.local_addr();
+        let amqplain = format!("amqp://guest:guest@{addr}/%2f?auth_mechanism=amqplain");
+        let c = Connection::connect(&amqplain, ConnectionProperties::default()).await.expect("AMQPLAIN");
+        c.close(200, "bye".into()).await.expect("close");
+
+        let bad = format!("amqp://guest:wrong@{addr}/%2f");
+        let err = Connection::connect(&bad, ConnectionProperties::default()).await.expect_err("bad password");
+        assert_eq!(code(&err), Some(403), "{err}");
+
+        let unknown = format!("amqp://guest:guest@{addr}/nope");
+        let err = Connection::connect(&unknown, ConnectionProperties::default()).await.expect_err("unknown vhost");
+        assert_eq!(code(&err), Some(530), "{err}");
+
+        server.broker.create_stream("tenant").await.expect("stream");
+        let vhost = format!("amqp://guest:guest@{addr}/tenant");
+        let c = Connection::connect(&vhost, ConnectionProperties::default()).await.expect("vhost = stream");
+        c.close(200, "bye".into()).await.expect("close");
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_documented_errors_and_others_are_unaffected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    let addr = server.gateway.local_addr();
+    bounded(40, async {
+        // A bystander that must keep working throughout.
+        let bystander = server.connect().await;
+        let bch = bystander.create_channel().await.expect("channel");
+
+        // Wrong protocol header: the server answers the header it speaks and closes.
+        let mut raw = Raw::connect(addr).await;
+        raw.send(b"AMQP\x01\x01\x00\x0a").await;
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_end(&mut raw.socket, &mut got),
+        )
+        .await;
+        assert_eq!(got, b"AMQP\x00\x00\x09\x01");
+
+        // HTTP instead of AMQP: same.
+        let mut raw = Raw::connect(addr).await;
+        raw.send(b"GET / HTTP/1.1\r\n\r\n").await;
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_to_end(&mut raw.socket, &mut got),
+        )
+        .await;
+        assert_eq!(got, b"AMQP\x00\x00\x09\x01");
+
+        // Garbage after the handshake: 501 frame error.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.send(&[0x42; 32]).await;
+        assert_eq!(raw.close_code().await, Some(501));
+
+        // Oversized frame: 501 without reading (or allocating) the announced 4 GB.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.send(&[3, 0, 1, 0xFF, 0xFF, 0xFF, 0xF0]).await;
+        assert_eq!(raw.close_code().await, Some(501));
+
+        // Missing frame-end octet: 501.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.send(&[8, 0, 0, 0, 0, 0, 0, 0x00]).await;
+        assert_eq!(raw.close_code().await, Some(501));
+
+        // Malformed method payload: 502 syntax error.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.send(&[1, 0, 1, 0, 0, 0, 3, 0, 20, 0, 0xCE]).await;
+        assert_eq!(raw.close_code().await, Some(502));
+
+        // A method on a channel never opened: 504 channel error.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.method(5, AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos { prefetch_count: 1, global: false }))).await;
+        assert_eq!(raw.close_code().await, Some(504));
+
+        // A body frame without a publish: 505 unexpected frame.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;
+        assert!(matches!(
+            raw.next().await,
+            Some(AMQPFrame::Method(1, AMQPClass::Channel(chan::AMQPMethod::OpenOk(_))))
+        ));
+        raw.send_frame(AMQPFrame::Body(1, b"stray".to_vec())).await;
+        assert_eq!(raw.close_code().await, Some(505));
+
+        // tx is refused with 540 not-implemented.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;
+        raw.method(1, AMQPClass::Tx(tx::AMQPMethod::Select(tx::Select {}))).await;
+        assert_eq!(raw.close_code().await, Some(540));
+
+        // A truncated frame, then the client vanishes: nothing to answer, the server carries on.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.send(&[1, 0, 1, 0, 0, 0, 50, 0, 10]).await;
+        drop(raw);
+
+        // After all that the bystander still works and new clients connect.
+        bch.queue_declare("still-here".into(), QueueDeclareOptions::default(), FieldTable::default())
+            .await
+            .expect("bystander unaffected");
+        let c = server.connect().await;
+        c.close(200, "bye".into()).await.expect("close");
+        bystander.close(200, "bye".into()).await.expect("close");
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_are_sent_and_a_silent_peer_is_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    let addr = server.gateway.local_addr();
+    bounded(20, async {
+        let mut raw = Raw::handshake(addr, 1).await;
+        let start = Instant::now();
+        let mut heartbeats = 0;
+        loop {
+            match raw.next().await {
+                Some(AMQPFrame::Heartbeat) => heartbeats += 1,
+                Some(other) => panic!("unexpected {other:?}"),
+                None => break,
+            }
+        }
+        let silent_for = start.elapsed();
+        assert!(heartbeats >= 1, "the server sends heartbeats");
+        assert!(silent_for >= Duration::from_millis(1500) && silent_for < Duration::from_secs(6), "{silent_for:?}");
+
+        // A client that does send heartbeats stays connected past two intervals.
+        let mut raw = Raw::handshake(addr, 1).await;
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            raw.send_frame(AMQPFrame::Heartbeat).await;
+        }
+        raw.method(
+            0,
+            AMQPClass::Connection(conn::AMQPMethod::Close(conn::Close {
+                reply_code: 200,
+                reply_text: "bye".into(),
+                class_id: 0,
+                method_id: 0,
+            })),
+        )
+        .await;
+        loop {
+            match raw.next().await {
+                Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::CloseOk(_)))) => break,
+                Some(AMQPFrame::Heartbeat) => continue,
+                other => panic!("expected close-ok, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    server.stop().await;
+}

@@ -117,6 +117,28 @@ async fn bad_input_gets_the_documented_errors_and_others_are_unaffected() {
         raw.send_frame(AMQPFrame::Body(1, b"stray".to_vec())).await;
         assert_eq!(raw.close_code().await, Some(505));
 
+        // An unknown delivery tag is a channel exception (406): channel.close, the connection stays.
+        let mut raw = Raw::handshake(addr, 0).await;
+        raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;
+        assert!(matches!(
+            raw.next().await,
+            Some(AMQPFrame::Method(1, AMQPClass::Channel(chan::AMQPMethod::OpenOk(_))))
+        ));
+        raw.method(1, AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack { delivery_tag: 999, multiple: false })))
+            .await;
+        match raw.next().await {
+            Some(AMQPFrame::Method(1, AMQPClass::Channel(chan::AMQPMethod::Close(c)))) => {
+                assert_eq!((c.reply_code, c.class_id, c.method_id), (406, 60, 80));
+            }
+            other => panic!("expected channel.close, got {other:?}"),
+        }
+        raw.method(1, AMQPClass::Channel(chan::AMQPMethod::CloseOk(chan::CloseOk {}))).await;
+        raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;
+        assert!(matches!(
+            raw.next().await,
+            Some(AMQPFrame::Method(1, AMQPClass::Channel(chan::AMQPMethod::OpenOk(_))))
+        ));
+
         // tx is refused with 540 not-implemented.
         let mut raw = Raw::handshake(addr, 0).await;
         raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;

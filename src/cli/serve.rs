@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use callboard::{Broker, BrokerConfig};
-use callboard_gateways::{GatewayConfig, QuicGateway, TcpGateway, TlsSource};
+use callboard_gateways::{AmqpConfig, AmqpGateway, GatewayConfig, QuicGateway, TcpGateway, TlsSource};
 use clap::Args;
 use serde::Deserialize;
 use tracing::info;
@@ -161,10 +161,18 @@ async fn serve_with(broker: &Broker, settings: &Settings) -> anyhow::Result<()> 
         }
         None => None,
     };
-    for (name, addr) in [("http", settings.http), ("amqp", settings.amqp)] {
-        if let Some(addr) = addr {
-            info!(%addr, "the {name} listener is not part of this build yet; not listening");
+    let amqp = match settings.amqp {
+        Some(addr) => {
+            let gw = AmqpGateway::bind(addr, broker.clone(), AmqpConfig::default())
+                .await
+                .with_context(|| format!("binding AMQP on {addr}"))?;
+            lines.push(format!("listening amqp {}", gw.local_addr()));
+            Some(gw)
         }
+        None => None,
+    };
+    if let Some(addr) = settings.http {
+        info!(%addr, "the http listener is not part of this build yet; not listening");
     }
     {
         let mut out = std::io::stdout().lock();
@@ -182,6 +190,9 @@ async fn serve_with(broker: &Broker, settings: &Settings) -> anyhow::Result<()> 
         gw.shutdown(grace).await;
     }
     if let Some(gw) = quic {
+        gw.shutdown(grace).await;
+    }
+    if let Some(gw) = amqp {
         gw.shutdown(grace).await;
     }
     Ok(())

@@ -129,13 +129,13 @@ async fn exchanges_route_by_type() {
         assert_eq!(code(&err), Some(406));
         let ch = c.create_channel().await.expect("channel");
         ch.exchange_delete("mine".into(), ExchangeDeleteOptions::default()).await.expect("delete");
-        let err = ch
+        // Publishing to a missing exchange is a channel exception (404); the pending confirm fails with it.
+        ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+        let confirm = ch
             .basic_publish("mine".into(), "".into(), BasicPublishOptions::default(), b"x", BasicProperties::default())
-            .await;
-        let err = match err {
-            Err(e) => e,
-            Ok(_) => ch.queue_declare("z".into(), QueueDeclareOptions::default(), none).await.expect_err("closed"),
-        };
+            .await
+            .expect("publish sent");
+        let err = confirm.await.expect_err("channel closed");
         assert_eq!(code(&err), Some(404), "{err}");
         c.close(200, "bye".into()).await.expect("close");
     })
@@ -357,6 +357,42 @@ async fn confirms_returns_cancel_and_properties() {
         assert!(tokio::time::timeout(Duration::from_millis(300), consumer.next()).await.map_or(true, |d| d.is_none()));
         assert_eq!(get_body(&ch, "durable-q").await.as_deref(), Some(&b"after-cancel"[..]));
         assert_eq!(get_body(&ch, "durable-q").await, None, "get-empty");
+        c.close(200, "bye".into()).await.expect("close");
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_length_drops_the_oldest_and_ttl_expires() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    bounded(30, async {
+        let c = server.connect().await;
+        let ch = c.create_channel().await.expect("channel");
+        let mut args = FieldTable::default();
+        args.insert("x-max-length".into(), AMQPValue::LongInt(2));
+        ch.queue_declare("short".into(), QueueDeclareOptions::default(), args).await.expect("declare");
+        let mut args = FieldTable::default();
+        args.insert("x-message-ttl".into(), AMQPValue::LongInt(200));
+        ch.queue_declare("ttl".into(), QueueDeclareOptions::default(), args).await.expect("declare");
+        let mut bad = FieldTable::default();
+        bad.insert("x-max-length".into(), AMQPValue::LongString("lots".into()));
+        let err = ch.queue_declare("bad".into(), QueueDeclareOptions::default(), bad).await.expect_err("bad arg");
+        assert_eq!(code(&err), Some(406));
+        let ch = c.create_channel().await.expect("channel");
+        for i in 0..5 {
+            publish(&ch, "", "short", format!("s{i}").as_bytes()).await;
+        }
+        publish(&ch, "", "ttl", b"old").await;
+        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+        let q = ch.queue_declare("short".into(), passive, FieldTable::default()).await.expect("passive");
+        assert_eq!(q.message_count(), 2);
+        assert_eq!(get_body(&ch, "short").await.as_deref(), Some(&b"s3"[..]));
+        assert_eq!(get_body(&ch, "short").await.as_deref(), Some(&b"s4"[..]));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        publish(&ch, "", "ttl", b"fresh").await;
+        assert_eq!(get_body(&ch, "ttl").await.as_deref(), Some(&b"fresh"[..]), "the expired message is dropped");
         c.close(200, "bye".into()).await.expect("close");
     })
     .await;

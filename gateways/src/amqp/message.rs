@@ -23,6 +23,8 @@ pub struct QueuedMessage {
     pub properties: Bytes,
     /// Body.
     pub body: Bytes,
+    /// When it was published (ms since the Unix epoch), for `x-message-ttl`.
+    pub timestamp_ms: i64,
 }
 
 impl QueuedMessage {
@@ -40,6 +42,7 @@ impl QueuedMessage {
                 (PROPERTIES.to_string(), self.properties.clone()),
             ],
             payload: self.body.clone(),
+            timestamp: Some(self.timestamp_ms),
             ..Message::default()
         }
     }
@@ -60,6 +63,7 @@ impl QueuedMessage {
             routing_key: routing_key?,
             properties: properties?,
             body: record.payload,
+            timestamp_ms: record.timestamp,
         })
     }
 }
@@ -75,11 +79,12 @@ mod tests {
             routing_key: "a.b".into(),
             properties: Bytes::from_static(&[0x90, 0, 1, 2]),
             body: Bytes::from_static(b"body"),
+            timestamp_ms: 1234,
         };
         let record = m.to_record();
         let received = ReceivedMessage {
             offset: 3,
-            timestamp: 0,
+            timestamp: 1234,
             id: None,
             key: None,
             headers: record.headers,

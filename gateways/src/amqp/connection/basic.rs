@@ -272,6 +272,7 @@ impl Connection {
             routing_key: publish.routing_key.to_string(),
             properties: raw,
             body: body.freeze(),
+            timestamp_ms: now_ms(),
         });
         if queues.is_empty() && publish.mandatory {
             let ret = b::Return {
@@ -350,4 +351,9 @@ fn give_credit(channel: &Credit, consumer: Option<&Arc<Credit>>) {
         c.give(1);
         channel.give(1);
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }

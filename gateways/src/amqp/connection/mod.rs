@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+pub(crate) use self::basic::now_ms;
 use self::channel::Channel;
 use self::handshake::HandshakeError;
 use self::io::FrameReader;
@@ -273,10 +274,7 @@ impl Connection {
         if self.batch.is_empty() {
             return;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
+        let now = basic::now_ms();
         let flight = self.batch.take_flight(&self.shared.broker, &self.vhost.stream, now);
         let _ = self.flights.send(flight).await;
     }

@@ -43,6 +43,33 @@ pub struct QueueLog {
     pub topic: String,
 }
 
+/// Limits from a queue's `x-` arguments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueLimits {
+    /// `x-max-length`: ready messages kept at most; the oldest are dropped past it.
+    pub max_length: Option<u64>,
+    /// `x-message-ttl`: messages older than this (ms) are dropped instead of delivered.
+    pub ttl_ms: Option<i64>,
+}
+
+impl QueueLimits {
+    /// Reads the limits from queue arguments (already validated as non-negative integers).
+    pub fn from_arguments(args: &amq_protocol::types::FieldTable) -> QueueLimits {
+        use amq_protocol::types::AMQPValue;
+        let int = |key: &str| match args.inner().get(key)? {
+            AMQPValue::ShortShortInt(v) => Some(i64::from(*v)),
+            AMQPValue::ShortShortUInt(v) => Some(i64::from(*v)),
+            AMQPValue::ShortInt(v) => Some(i64::from(*v)),
+            AMQPValue::ShortUInt(v) => Some(i64::from(*v)),
+            AMQPValue::LongInt(v) => Some(i64::from(*v)),
+            AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+            AMQPValue::LongLongInt(v) => Some(*v),
+            _ => None,
+        };
+        QueueLimits { max_length: int("x-max-length").map(|v| v.max(0) as u64), ttl_ms: int("x-message-ttl") }
+    }
+}
+
 /// A delivery not acknowledged yet.
 #[derive(Debug)]
 struct Outstanding {
@@ -60,6 +87,7 @@ pub struct QueueActor {
     name: String,
     log: QueueLog,
     memory: Arc<MemoryGauge>,
+    limits: QueueLimits,
     ready: bool,
     next_offset: u64,
     log_end: u64,
@@ -84,11 +112,12 @@ impl std::fmt::Debug for QueueActor {
 
 impl QueueActor {
     /// A queue actor for `name` over `log`.
-    pub fn new(name: String, log: QueueLog, memory: Arc<MemoryGauge>) -> QueueActor {
+    pub fn new(name: String, log: QueueLog, memory: Arc<MemoryGauge>, limits: QueueLimits) -> QueueActor {
         QueueActor {
             name,
             log,
             memory,
+            limits,
             ready: false,
             next_offset: 0,
             log_end: 0,
@@ -215,12 +244,40 @@ impl QueueActor {
         }));
     }
 
-    /// The next message ready: requeued ones first (lowest offset first), then the read-ahead buffer.
+    /// The next message ready: requeued ones first (lowest offset first), then the read-ahead buffer; expired
+    /// messages (`x-message-ttl`) are dropped on the way.
     fn take_next(&mut self) -> Option<(u64, Arc<QueuedMessage>, bool)> {
-        if let Some((offset, message)) = self.requeued.pop_first() {
-            return Some((offset, message, true));
+        let now = crate::amqp::connection::now_ms();
+        loop {
+            let next = match self.requeued.pop_first() {
+                Some((offset, message)) => (offset, message, true),
+                None => {
+                    let (offset, message) = self.buffer.pop_front()?;
+                    (offset, message, false)
+                }
+            };
+            match self.limits.ttl_ms {
+                Some(ttl) if now - next.1.timestamp_ms >= ttl => {
+                    debug!(queue = %self.name, offset = next.0, "message expired (x-message-ttl)");
+                }
+                _ => return Some(next),
+            }
         }
-        self.buffer.pop_front().map(|(offset, message)| (offset, message, false))
+    }
+
+    /// Drops the oldest ready messages past `x-max-length`.
+    fn enforce_max_length(&mut self) {
+        let Some(max) = self.limits.max_length else { return };
+        while self.ready_count() > max {
+            if self.requeued.pop_first().is_some() || self.buffer.pop_front().is_some() {
+                continue;
+            }
+            if self.next_offset < self.log_end {
+                self.next_offset += 1;
+                continue;
+            }
+            break;
+        }
     }
 
     fn put_back(&mut self, offset: u64, message: Arc<QueuedMessage>, redelivered: bool) {
@@ -236,6 +293,7 @@ impl QueueActor {
         if !self.ready {
             return;
         }
+        self.enforce_max_length();
         while !self.gets.is_empty() {
             if let Some((offset, message, redelivered)) = self.take_next() {
                 let get = self.gets.remove(0);

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::exchange::{Binding, Destination, Exchange};
 use super::{BUILTIN, State, VHost, store};
-use crate::amqp::queue::{QueueActor, QueueLog, Retire, Stats};
+use crate::amqp::queue::{QueueActor, QueueLimits, QueueLog, Retire, Stats};
 use crate::amqp::reply::{AmqpError, ReplyCode, access_refused, internal, not_found, precondition};
 use crate::amqp::shared::Shared;
 
@@ -111,7 +111,7 @@ impl VHost {
         }
         for q in stored.queues {
             vhost.ensure_topic(&q.topic, true).await?;
-            let addr = vhost.start_actor(&q.name, &q.topic);
+            let addr = vhost.start_actor(&q.name, &q.topic, &q.arguments);
             let entry = QueueEntry {
                 name: q.name.clone(),
                 topic: q.topic,
@@ -150,10 +150,11 @@ impl VHost {
         }
     }
 
-    fn start_actor(&self, name: &str, topic: &str) -> Addr<QueueActor> {
+    fn start_actor(&self, name: &str, topic: &str, arguments: &FieldTable) -> Addr<QueueActor> {
         let log = QueueLog { broker: self.shared.broker.clone(), stream: self.stream.clone(), topic: topic.into() };
         let (name, memory) = (name.to_string(), Arc::clone(&self.shared.memory));
-        Supervisor::start_in_arbiter(&self.shared.arbiter, move |_| QueueActor::new(name, log, memory))
+        let limits = QueueLimits::from_arguments(arguments);
+        Supervisor::start_in_arbiter(&self.shared.arbiter, move |_| QueueActor::new(name, log, memory, limits))
     }
 
     /// `queue.declare`; answers the name (server-named when empty), ready messages and consumers.
@@ -192,7 +193,7 @@ impl VHost {
         check_arguments(&d.arguments)?;
         let topic = topic_for(&name);
         self.ensure_topic(&topic, d.durable).await?;
-        let addr = self.start_actor(&name, &topic);
+        let addr = self.start_actor(&name, &topic, &d.arguments);
         let entry = QueueEntry {
             name: name.clone(),
             topic,

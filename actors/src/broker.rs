@@ -13,7 +13,7 @@ use crate::config::{BrokerConfig, TopicConfig, TopicConfigExt};
 use crate::error::{BrokerError, Result};
 use crate::group::actor::{ConsumerGroupActor, StopGroup, TopicsChanged};
 use crate::metadata::{DEFAULT_STREAM, Metadata, StreamMeta, TopicMeta, topic_dir};
-use crate::names::validate_name;
+use crate::names::{INTERNAL_PREFIX, validate_internal_name, validate_name};
 use crate::partition::{PartitionActor, PartitionSetup};
 use crate::route::{Route, Routes};
 use crate::topic::{DescribePartitions, Grow, RetireTopic, TopicActor};
@@ -175,13 +175,25 @@ pub(crate) struct CreateTopic {
     pub(crate) stream: String,
     pub(crate) name: String,
     pub(crate) config: TopicConfig,
+    /// A gateway-owned topic: its name must start with [`INTERNAL_PREFIX`].
+    pub(crate) internal: bool,
 }
 
 impl Handler<CreateTopic> for BrokerActor {
     type Result = Result<TopicInfo>;
 
     fn handle(&mut self, msg: CreateTopic, _ctx: &mut Context<Self>) -> Result<TopicInfo> {
-        validate_name(&msg.name)?;
+        if msg.internal {
+            validate_internal_name(&msg.name)?;
+            if !msg.name.starts_with(INTERNAL_PREFIX) {
+                return Err(BrokerError::InvalidName {
+                    name: msg.name,
+                    reason: "an internal topic's name starts with '$'",
+                });
+            }
+        } else {
+            validate_name(&msg.name)?;
+        }
         msg.config.validate()?;
         let stream = self.metadata.stream(&msg.stream)?;
         if stream.topics.iter().any(|t| t.name == msg.name) {

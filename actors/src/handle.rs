@@ -15,8 +15,8 @@ use crate::broker::*;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::error::{BrokerError, Result};
 use crate::partition::{
-    AppendAck, ConsumerRef, DeleteOffset, Describe, Fetch, Fetched, GetOffset, Health, PartitionActor, PollingStrategy,
-    QueuedAppend, StoreOffset,
+    AppendAck, ConsumerRef, DeleteOffset, DeleteRecordsBefore, Describe, Fetch, Fetched, GetOffset, Health,
+    PartitionActor, PollingStrategy, QueuedAppend, StoreOffset,
 };
 use crate::route::{Route, Routes};
 use crate::system::ActorThreads;
@@ -209,7 +209,14 @@ impl Broker {
 
     /// Creates a topic.
     pub async fn create_topic(&self, stream: &str, name: &str, config: TopicConfig) -> Result<TopicInfo> {
-        let msg = CreateTopic { stream: stream.into(), name: name.into(), config };
+        let msg = CreateTopic { stream: stream.into(), name: name.into(), config, internal: false };
+        self.inner.broker.send(msg).await.map_err(closed)?
+    }
+
+    /// Creates a gateway-owned topic (such as the log behind an AMQP queue): its name must start with
+    /// [`crate::INTERNAL_PREFIX`], which [`Broker::create_topic`] refuses, so users' topics never clash with it.
+    pub async fn create_internal_topic(&self, stream: &str, name: &str, config: TopicConfig) -> Result<TopicInfo> {
+        let msg = CreateTopic { stream: stream.into(), name: name.into(), config, internal: true };
         self.inner.broker.send(msg).await.map_err(closed)?
     }
 
@@ -374,6 +381,14 @@ impl Broker {
         Self::partition(&route, partition)?.send(msg).await.map_err(Self::unavailable(&route, partition))?
     }
 
+    /// Advances a partition's log start to `offset` (durably; whole segments below it are deleted) and answers the
+    /// new log start. Reads below it fail from then on; an offset past the log end is an error.
+    pub async fn delete_records_before(&self, stream: &str, topic: &str, partition: u32, offset: u64) -> Result<u64> {
+        let route = self.route(stream, topic)?;
+        let msg = DeleteRecordsBefore { offset };
+        Self::partition(&route, partition)?.send(msg).await.map_err(Self::unavailable(&route, partition))?
+    }
+
     /// A consumer's stored offset on a partition.
     pub async fn get_offset(&self, stream: &str, topic: &str, partition: u32, consumer: &str) -> Result<Option<u64>> {
         let route = self.route(stream, topic)?;
@@ -421,6 +436,11 @@ impl Broker {
             }
         }
         Ok(status)
+    }
+
+    /// The data directory this broker keeps its streams, topics and logs in.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.inner.data_dir
     }
 
     /// Stops accepting requests, closes every log cleanly and stops the actor threads.

@@ -39,7 +39,7 @@ pub use group::api::{GroupPoll, GroupPolled, JoinRequest};
 pub use group::assign::{MemberView, assign};
 pub use handle::{Broker, PollRequest, Polled};
 pub use metadata::DEFAULT_STREAM;
-pub use names::{MAX_NAME_BYTES, validate_name};
+pub use names::{INTERNAL_PREFIX, MAX_NAME_BYTES, validate_internal_name, validate_name};
 pub use partition::handlers::{APPEND_SECONDS, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT};
 pub use partition::{Append, ConsumerRef, Fetch, Fetched, GenerationFence, PartitionActor, RESTARTS_TOTAL};
 pub use topic::TopicActor;

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod amqp;
 mod answer;
 mod config;
 mod dispatch;
@@ -27,6 +28,7 @@ mod session;
 mod tcp;
 mod tls;
 
+pub use amqp::{AmqpConfig, AmqpGateway};
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 pub use http::{HttpConfig, HttpGateway, Node};

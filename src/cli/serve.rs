@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use callboard::{Broker, BrokerConfig};
 use callboard_gateways::http::LATENCY_BUCKETS;
-use callboard_gateways::{GatewayConfig, HttpConfig, HttpGateway, Node, QuicGateway, TcpGateway, TlsSource};
+use callboard_gateways::{
+    AmqpConfig, AmqpGateway, GatewayConfig, HttpConfig, HttpGateway, Node, QuicGateway, TcpGateway, TlsSource,
+};
 use clap::Args;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
@@ -192,6 +194,17 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
         }
         None => None,
     };
+    let amqp = match settings.amqp {
+        Some(addr) => {
+            let gw = AmqpGateway::bind(addr, broker.clone(), AmqpConfig::default())
+                .await
+                .with_context(|| format!("binding AMQP on {addr}"))?;
+            lines.push(format!("listening amqp {}", gw.local_addr()));
+            node.add_listener("amqp", gw.local_addr(), None);
+            Some(gw)
+        }
+        None => None,
+    };
     let http = match settings.http {
         Some(addr) => {
             let gw = HttpGateway::bind(addr, broker.clone(), HttpConfig::default(), node.clone(), prometheus)
@@ -203,9 +216,6 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
         }
         None => None,
     };
-    if let Some(addr) = settings.amqp {
-        info!(%addr, "the amqp listener is not part of this build yet; not listening");
-    }
     // Storage is open and every listener is bound.
     node.set_ready(true);
     {
@@ -228,6 +238,9 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
         gw.shutdown(grace).await;
     }
     if let Some(gw) = quic {
+        gw.shutdown(grace).await;
+    }
+    if let Some(gw) = amqp {
         gw.shutdown(grace).await;
     }
     Ok(())

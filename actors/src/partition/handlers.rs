@@ -45,7 +45,7 @@ fn panic_reason(payload: Box<dyn std::any::Any + Send>) -> String {
 
 impl PartitionActor {
     /// Runs `f`; a panic or an I/O failure stops the actor (the supervisor restarts it) and becomes a retriable error.
-    fn guarded<T>(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    pub(super) fn guarded<T>(&mut self, ctx: &mut Context<Self>, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
             Ok(Err(e)) if needs_restart(&e) => {
                 self.fail(ctx, e.to_string());

@@ -9,6 +9,7 @@ mod messages;
 mod offsets;
 mod parked;
 mod producers;
+mod trim;
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
@@ -22,6 +23,7 @@ use callboard_storage::{Env, PartitionLog, StorageError};
 use tracing::{error, info, warn};
 
 pub use messages::*;
+pub use trim::DeleteRecordsBefore;
 
 use self::dedup::Dedup;
 use self::offsets::ConsumerOffsets;

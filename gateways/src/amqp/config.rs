@@ -1,0 +1,42 @@
+//! [`AmqpConfig`]: limits, timeouts and users of the AMQP gateway.
+
+use std::time::Duration;
+
+/// Configuration of the AMQP 0-9-1 gateway.
+#[derive(Debug, Clone)]
+pub struct AmqpConfig {
+    /// Most connections at once; past it a connection gets `connection.close` 530 after the handshake starts.
+    pub max_connections: usize,
+    /// Largest frame offered in `connection.tune` (bytes, envelope included). Default 128 KiB.
+    pub frame_max: u32,
+    /// Most channels per connection. Default 2047.
+    pub channel_max: u16,
+    /// Heartbeat interval offered (the client may lower it, 0 disables). Default 60 s.
+    pub heartbeat: Duration,
+    /// The handshake (protocol header to `connection.open`) must finish within this. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Largest message body accepted. Default 16 MiB.
+    pub max_message_bytes: u64,
+    /// Bytes of unacknowledged deliveries past which publishers are blocked. Default 256 MiB.
+    pub memory_high_watermark: usize,
+    /// Users and passwords (default `guest`/`guest`).
+    pub users: Vec<(String, String)>,
+    /// Accept logins only from loopback peers (until the security issue lands). Default true.
+    pub loopback_only: bool,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        AmqpConfig {
+            max_connections: 1024,
+            frame_max: 128 * 1024,
+            channel_max: 2047,
+            heartbeat: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
+            max_message_bytes: 16 << 20,
+            memory_high_watermark: 256 << 20,
+            users: vec![("guest".into(), "guest".into())],
+            loopback_only: true,
+        }
+    }
+}

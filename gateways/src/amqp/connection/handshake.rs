@@ -1,0 +1,177 @@
+//! The connection handshake: protocol header (a wrong one is answered with the header this server speaks, then the
+//! socket is closed), `connection.start` with the server's capabilities, `start-ok` with PLAIN or AMQPLAIN
+//! credentials, `tune`/`tune-ok`, and `open` of a virtual host (an unknown one is 530 not-allowed).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amq_protocol::protocol::{AMQPClass, connection as conn};
+use amq_protocol::types::parsing::parse_field_table;
+use amq_protocol::types::{AMQPValue, FieldTable, LongString};
+
+use super::io::FrameReader;
+use crate::amqp::frame::{Inbound, PROTOCOL_HEADER, put_method};
+use crate::amqp::reply::{AmqpError, ReplyCode, access_refused};
+use crate::amqp::shared::Shared;
+use crate::amqp::vhost::VHost;
+
+/// What the handshake settled.
+#[derive(Debug)]
+pub struct Negotiated {
+    /// Largest frame.
+    pub frame_max: u32,
+    /// Most channels.
+    pub channel_max: u16,
+    /// Heartbeat interval (zero: none).
+    pub heartbeat: Duration,
+    /// The virtual host opened.
+    pub vhost: Arc<VHost>,
+}
+
+/// Why the handshake did not finish.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// The peer sent another protocol header: answer ours and close.
+    WrongProtocol,
+    /// The socket closed or failed.
+    Gone,
+    /// A protocol error: `connection.close` with it.
+    Amqp(AmqpError),
+}
+
+impl From<AmqpError> for HandshakeError {
+    fn from(e: AmqpError) -> Self {
+        HandshakeError::Amqp(e)
+    }
+}
+
+fn server_properties() -> FieldTable {
+    let mut capabilities = FieldTable::default();
+    for cap in [
+        "publisher_confirms",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "per_consumer_qos",
+        "connection.blocked",
+        "exchange_exchange_bindings",
+        "authentication_failure_close",
+    ] {
+        capabilities.insert(cap.into(), AMQPValue::Boolean(true));
+    }
+    let mut props = FieldTable::default();
+    props.insert("capabilities".into(), AMQPValue::FieldTable(capabilities));
+    props.insert("product".into(), AMQPValue::LongString("Callboard".into()));
+    props.insert("version".into(), AMQPValue::LongString(env!("CARGO_PKG_VERSION").into()));
+    props.insert("platform".into(), AMQPValue::LongString("Rust".into()));
+    props
+}
+
+/// Checks PLAIN (`\0user\0password`) or AMQPLAIN (a field table without its length) credentials.
+fn authenticate(shared: &Shared, mechanism: &str, response: &LongString, peer: SocketAddr) -> Result<(), AmqpError> {
+    let bytes = response.as_bytes();
+    let (user, password) = match mechanism {
+        "PLAIN" => {
+            let mut parts = bytes.split(|b| *b == 0);
+            let _authzid = parts.next();
+            let user = parts.next().unwrap_or_default();
+            let password = parts.next().unwrap_or_default();
+            (String::from_utf8_lossy(user).into_owned(), String::from_utf8_lossy(password).into_owned())
+        }
+        "AMQPLAIN" => {
+            let mut table_bytes = (bytes.len() as u32).to_be_bytes().to_vec();
+            table_bytes.extend_from_slice(bytes);
+            let table = parse_field_table(&table_bytes[..])
+                .map(|(_, t)| t)
+                .map_err(|_| AmqpError::new(ReplyCode::SyntaxError, "malformed AMQPLAIN response"))?;
+            let text = |key: &str| match table.inner().get(key) {
+                Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                Some(AMQPValue::ShortString(s)) => s.to_string(),
+                _ => String::new(),
+            };
+            (text("LOGIN"), text("PASSWORD"))
+        }
+        other => return Err(access_refused(format!("unsupported mechanism '{other}'"))),
+    };
+    let known = shared.config.users.iter().any(|(u, p)| *u == user && *p == password);
+    if !known {
+        return Err(access_refused(format!("login refused for user '{user}' (mechanism {mechanism})")));
+    }
+    if shared.config.loopback_only && !peer.ip().is_loopback() {
+        return Err(access_refused(format!("user '{user}' can only connect via localhost")));
+    }
+    Ok(())
+}
+
+async fn expect_method(reader: &mut FrameReader, frame_max: u32) -> Result<AMQPClass, HandshakeError> {
+    loop {
+        match reader.next(frame_max).await {
+            Ok(Some(Inbound::Heartbeat)) => continue,
+            Ok(Some(Inbound::Method(0, method))) => return Ok(method),
+            Ok(Some(_)) => {
+                return Err(AmqpError::new(ReplyCode::UnexpectedFrame, "expected a method on channel 0").into());
+            }
+            Ok(None) => return Err(HandshakeError::Gone),
+            Err(e) => return Err(HandshakeError::Amqp(e)),
+        }
+    }
+}
+
+/// Runs the handshake; `send` queues bytes for the socket.
+pub async fn run(
+    reader: &mut FrameReader,
+    send: &mut impl FnMut(Vec<u8>),
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+) -> Result<Negotiated, HandshakeError> {
+    let header = reader.read_exact_header().await.ok_or(HandshakeError::Gone)?;
+    if &header != PROTOCOL_HEADER {
+        return Err(HandshakeError::WrongProtocol);
+    }
+    // Until tune-ok, frames are bounded by the frame size the spec lets every peer send.
+    let handshake_max = 128 * 1024;
+    let mut out = Vec::new();
+    let start = conn::Start {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: server_properties(),
+        mechanisms: "PLAIN AMQPLAIN".into(),
+        locales: "en_US".into(),
+    };
+    put_method(&mut out, 0, AMQPClass::Connection(conn::AMQPMethod::Start(start)));
+    send(std::mem::take(&mut out));
+    let AMQPClass::Connection(conn::AMQPMethod::StartOk(start_ok)) = expect_method(reader, handshake_max).await? else {
+        return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected connection.start-ok").into());
+    };
+    authenticate(shared, start_ok.mechanism.as_str(), &start_ok.response, peer)?;
+    let config = &shared.config;
+    let tune = conn::Tune {
+        channel_max: config.channel_max,
+        frame_max: config.frame_max,
+        heartbeat: config.heartbeat.as_secs().min(u64::from(u16::MAX)) as u16,
+    };
+    put_method(&mut out, 0, AMQPClass::Connection(conn::AMQPMethod::Tune(tune)));
+    send(std::mem::take(&mut out));
+    let AMQPClass::Connection(conn::AMQPMethod::TuneOk(tune_ok)) = expect_method(reader, handshake_max).await? else {
+        return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected connection.tune-ok").into());
+    };
+    let frame_max = match tune_ok.frame_max {
+        0 => config.frame_max,
+        n if n < 4096 => {
+            return Err(AmqpError::new(ReplyCode::NotAllowed, format!("frame_max {n} below the minimum 4096")).into());
+        }
+        n => n.min(config.frame_max),
+    };
+    let channel_max = match tune_ok.channel_max {
+        0 => config.channel_max,
+        n => n.min(config.channel_max),
+    };
+    let heartbeat = Duration::from_secs(u64::from(tune_ok.heartbeat));
+    let AMQPClass::Connection(conn::AMQPMethod::Open(open)) = expect_method(reader, frame_max).await? else {
+        return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected connection.open").into());
+    };
+    let vhost = shared.vhost(open.virtual_host.as_str()).await?;
+    put_method(&mut out, 0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(conn::OpenOk {})));
+    send(out);
+    Ok(Negotiated { frame_max, channel_max, heartbeat, vhost })
+}

@@ -1,0 +1,70 @@
+//! Socket halves of an AMQP connection: [`FrameReader`] reads and cuts frames (bounded by `frame_max`), and the
+//! writer task writes what the connection queues, coalescing queued buffers into one write.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+use crate::amqp::frame::{self, Inbound};
+use crate::amqp::reply::AmqpError;
+
+/// Reads frames from the socket.
+#[derive(Debug)]
+pub struct FrameReader {
+    /// The socket's read half.
+    pub socket: OwnedReadHalf,
+    /// Bytes read and not yet parsed.
+    pub buf: BytesMut,
+}
+
+impl FrameReader {
+    /// A reader over `socket`.
+    pub fn new(socket: OwnedReadHalf) -> FrameReader {
+        FrameReader { socket, buf: BytesMut::with_capacity(64 * 1024) }
+    }
+
+    /// Reads the 8-byte protocol header (`None` when the peer closed first).
+    pub async fn read_exact_header(&mut self) -> Option<[u8; 8]> {
+        while self.buf.len() < 8 {
+            match self.socket.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+        let mut header = [0u8; 8];
+        header.copy_from_slice(&self.buf.split_to(8));
+        Some(header)
+    }
+
+    /// The next frame; `Ok(None)` when the peer closed.
+    pub async fn next(&mut self, frame_max: u32) -> Result<Option<Inbound>, AmqpError> {
+        loop {
+            if let Some(frame) = frame::parse(&mut self.buf, frame_max)? {
+                return Ok(Some(frame));
+            }
+            match self.socket.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// Writes queued buffers until every sender is dropped, then shuts the write side down.
+pub async fn writer(mut socket: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < (1 << 20)
+            && let Ok(more) = rx.try_recv()
+        {
+            batch.extend_from_slice(&more);
+        }
+        if socket.write_all(&batch).await.is_err() {
+            return;
+        }
+    }
+    let _ = socket.shutdown().await;
+}

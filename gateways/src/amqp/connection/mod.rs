@@ -1,0 +1,331 @@
+//! One AMQP connection: a reader/dispatcher task (this module's [`serve`]) that owns every channel's state, a writer
+//! task, and a completion task for publishes. The dispatcher selects over frames from the socket, deliveries from
+//! queue actors, publisher-confirm outcomes, the heartbeat timer, the memory alarm and the gateway's shutdown.
+//! Channel exceptions close the channel, connection exceptions close the connection (`connection.close`, then
+//! `close-ok` or a timeout), both per spec.
+
+mod basic;
+mod channel;
+mod handshake;
+mod io;
+mod methods;
+mod publish;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use amq_protocol::protocol::{AMQPClass, connection as conn};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+pub(crate) use self::basic::now_ms;
+use self::channel::Channel;
+use self::handshake::HandshakeError;
+use self::io::FrameReader;
+use self::publish::{Confirmed, Flight, PublishBatch};
+use crate::amqp::frame::{self, PROTOCOL_HEADER, put_method};
+use crate::amqp::queue::{Kick, QueueActor, QueueEvent, Settle};
+use crate::amqp::reply::{AmqpError, ReplyCode};
+use crate::amqp::shared::Shared;
+use crate::amqp::vhost::VHost;
+
+/// How long the server waits for `close-ok` after sending `connection.close`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Flights of appends in flight per connection at most (back-pressure on publishers).
+const MAX_FLIGHTS: usize = 64;
+
+/// A connection after the handshake.
+struct Connection {
+    id: u64,
+    shared: Arc<Shared>,
+    vhost: Arc<VHost>,
+    frame_max: u32,
+    channel_max: u16,
+    channels: HashMap<u16, Channel>,
+    out: Vec<u8>,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    last_write: Instant,
+    events: mpsc::UnboundedSender<QueueEvent>,
+    batch: PublishBatch,
+    flights: mpsc::Sender<Flight>,
+    settles: HashMap<Addr<QueueActor>, Settle>,
+    kicks: Vec<Addr<QueueActor>>,
+    published: bool,
+    closing: Option<Instant>,
+    done: bool,
+}
+
+/// Serves one accepted TCP connection until it closes.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let (rd, wr) = stream.into_split();
+    let (writer_tx, writer_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(io::writer(wr, writer_rx));
+    let mut reader = FrameReader::new(rd);
+    let mut send = |bytes: Vec<u8>| {
+        let _ = writer_tx.send(bytes);
+    };
+    let timeout = shared.config.handshake_timeout;
+    let negotiated = match tokio::time::timeout(timeout, handshake::run(&mut reader, &mut send, &shared, peer)).await {
+        Ok(Ok(n)) => n,
+        Ok(Err(HandshakeError::WrongProtocol)) => {
+            send(PROTOCOL_HEADER.to_vec());
+            return finish(writer_tx, writer, reader).await;
+        }
+        Ok(Err(HandshakeError::Amqp(e))) => {
+            debug!(%peer, error = %e, "AMQP handshake refused");
+            let mut out = Vec::new();
+            put_close(&mut out, &e);
+            send(out);
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, wait_close_ok(&mut reader)).await;
+            return finish(writer_tx, writer, reader).await;
+        }
+        Ok(Err(HandshakeError::Gone)) | Err(_) => return finish(writer_tx, writer, reader).await,
+    };
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (flights_tx, flights_rx) = mpsc::channel(MAX_FLIGHTS);
+    let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
+    let completion = tokio::spawn(publish::completion(flights_rx, confirm_tx));
+    let mut c = Connection {
+        id: shared.next_id(),
+        shared: Arc::clone(&shared),
+        vhost: negotiated.vhost,
+        frame_max: negotiated.frame_max,
+        channel_max: negotiated.channel_max,
+        channels: HashMap::new(),
+        out: Vec::with_capacity(64 * 1024),
+        writer: writer_tx.clone(),
+        last_write: Instant::now(),
+        events: events_tx,
+        batch: PublishBatch::default(),
+        flights: flights_tx,
+        settles: HashMap::new(),
+        kicks: Vec::new(),
+        published: false,
+        closing: None,
+        done: false,
+    };
+    debug!(%peer, id = c.id, vhost = %c.vhost.stream, "AMQP connection open");
+    c.run(&mut reader, events_rx, confirm_rx, negotiated.heartbeat, shutdown).await;
+    c.teardown().await;
+    drop(c);
+    let _ = completion.await;
+    finish(writer_tx, writer, reader).await;
+}
+
+/// Lets the writer drain, then reads (and drops) what the peer still sends for a moment so it sees our last frames.
+async fn finish(
+    writer_tx: mpsc::UnboundedSender<Vec<u8>>,
+    writer: tokio::task::JoinHandle<()>,
+    mut reader: FrameReader,
+) {
+    drop(writer_tx);
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, writer).await;
+    let linger = async {
+        reader.buf.clear();
+        while let Ok(n) = tokio::io::AsyncReadExt::read_buf(&mut reader.socket, &mut reader.buf).await
+            && n > 0
+        {
+            reader.buf.clear();
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(100), linger).await;
+}
+
+async fn wait_close_ok(reader: &mut FrameReader) {
+    while let Ok(Some(frame)) = reader.next(1 << 20).await {
+        if let frame::Inbound::Method(0, AMQPClass::Connection(conn::AMQPMethod::CloseOk(_))) = frame {
+            return;
+        }
+    }
+}
+
+/// Appends `connection.close` for `error`.
+fn put_close(out: &mut Vec<u8>, error: &AmqpError) {
+    let close = conn::Close {
+        reply_code: error.code.code(),
+        reply_text: error.reply_text().into(),
+        class_id: error.class_id,
+        method_id: error.method_id,
+    };
+    put_method(out, 0, AMQPClass::Connection(conn::AMQPMethod::Close(close)));
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        reader: &mut FrameReader,
+        mut events: mpsc::UnboundedReceiver<QueueEvent>,
+        mut confirms: mpsc::UnboundedReceiver<Confirmed>,
+        heartbeat: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut blocked = self.shared.memory.watch();
+        let mut is_blocked = false;
+        let tick_every = if heartbeat.is_zero() { Duration::from_secs(3600) } else { heartbeat / 2 };
+        let mut ticker = tokio::time::interval(tick_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_read = Instant::now();
+        while !self.done {
+            self.flush_out();
+            let read_allowed = !(is_blocked && self.published);
+            tokio::select! {
+                () = shutdown.cancelled(), if self.closing.is_none() => {
+                    self.close_connection(&AmqpError::new(ReplyCode::ConnectionForced, "broker shutting down"));
+                }
+                Some(event) = events.recv() => {
+                    self.on_queue_event(event);
+                    for _ in 0..1024 {
+                        match events.try_recv() {
+                            Ok(event) => self.on_queue_event(event),
+                            Err(_) => break,
+                        }
+                    }
+                    self.end_round().await;
+                }
+                Some(c) = confirms.recv() => {
+                    self.on_confirm(c);
+                    while let Ok(c) = confirms.try_recv() {
+                        self.on_confirm(c);
+                    }
+                }
+                read = tokio::io::AsyncReadExt::read_buf(&mut reader.socket, &mut reader.buf), if read_allowed => {
+                    match read {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            last_read = Instant::now();
+                            self.on_bytes(reader).await;
+                        }
+                    }
+                }
+                _ = ticker.tick() => {
+                    if !heartbeat.is_zero() {
+                        if last_read.elapsed() > heartbeat * 2 {
+                            debug!(id = self.id, "AMQP peer silent for two heartbeat intervals; closing");
+                            break;
+                        }
+                        if self.last_write.elapsed() >= heartbeat / 2 {
+                            frame::put_heartbeat(&mut self.out);
+                        }
+                    }
+                    if self.closing.is_some_and(|t| t.elapsed() > CLOSE_TIMEOUT) {
+                        break;
+                    }
+                }
+                Ok(()) = blocked.changed() => {
+                    is_blocked = *blocked.borrow_and_update();
+                    let method = if is_blocked {
+                        conn::AMQPMethod::Blocked(conn::Blocked { reason: "low on memory".into() })
+                    } else {
+                        conn::AMQPMethod::Unblocked(conn::Unblocked {})
+                    };
+                    put_method(&mut self.out, 0, AMQPClass::Connection(method));
+                }
+            }
+        }
+        self.flush_out();
+    }
+
+    fn flush_out(&mut self) {
+        if !self.out.is_empty() {
+            let bytes = std::mem::replace(&mut self.out, Vec::with_capacity(64 * 1024));
+            let _ = self.writer.send(bytes);
+            self.last_write = Instant::now();
+        }
+    }
+
+    /// Handles every whole frame read so far.
+    async fn on_bytes(&mut self, reader: &mut FrameReader) {
+        while !self.done {
+            match frame::parse(&mut reader.buf, self.frame_max) {
+                Ok(Some(f)) => {
+                    if let Err(e) = self.on_frame(f).await {
+                        self.on_error(e);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The stream cannot be cut into frames any more: close, and read nothing further.
+                    self.close_connection(&e);
+                    reader.buf.clear();
+                    self.done = true;
+                }
+            }
+        }
+        self.end_round().await;
+    }
+
+    /// Sends what a round of frames produced: appends, settlements, kicks.
+    async fn end_round(&mut self) {
+        self.flush_publishes().await;
+        self.send_settles();
+        for queue in self.kicks.drain(..) {
+            queue.do_send(Kick);
+        }
+    }
+
+    async fn flush_publishes(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let now = basic::now_ms();
+        let flight = self.batch.take_flight(&self.shared.broker, &self.vhost.stream, now);
+        let _ = self.flights.send(flight).await;
+    }
+
+    /// Hands the acks, nacks and rejects read so far to their queues (before anything sent to a queue after them).
+    fn send_settles(&mut self) {
+        for (queue, settle) in self.settles.drain() {
+            queue.do_send(settle);
+        }
+    }
+
+    /// Waits until every publish read so far is stored and handed to its queue, and hands the settlements read so far
+    /// to their queues: a request after it (`basic.get`, a purge, a delete) sees the queue as the client left it.
+    async fn barrier(&mut self) {
+        self.flush_publishes().await;
+        self.send_settles();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.flights.send(Flight::barrier(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn on_error(&mut self, error: AmqpError) {
+        debug!(id = self.id, error = %error, "AMQP exception");
+        if error.code.is_hard() {
+            self.close_connection(&error);
+        }
+    }
+
+    /// Sends `connection.close`; from now on only `close-ok` (or `close`) is awaited.
+    fn close_connection(&mut self, error: &AmqpError) {
+        if self.closing.is_none() {
+            put_close(&mut self.out, error);
+            self.closing = Some(Instant::now());
+        }
+    }
+
+    fn on_confirm(&mut self, c: Confirmed) {
+        let Some(ch) = self.channels.get(&c.channel) else { return };
+        if ch.state != channel::ChannelState::Open || self.closing.is_some() {
+            return;
+        }
+        basic::put_confirm(&mut self.out, c);
+    }
+
+    /// Requeues what the connection's channels hold, removes their consumers, deletes its exclusive queues.
+    async fn teardown(&mut self) {
+        self.flush_publishes().await;
+        let ids: Vec<u16> = self.channels.keys().copied().collect();
+        for id in ids {
+            self.drop_channel(id).await;
+        }
+        self.send_settles();
+        self.vhost.connection_closed(self.id).await;
+    }
+}

@@ -1,0 +1,118 @@
+"""Checks Callboard's AMQP 0-9-1 gateway with pika (the RabbitMQ Python client).
+
+Usage: pika_check.py before|after HOST PORT
+
+before: publisher confirms, consume with acks, nack with requeue (redelivered), fanout and topic exchanges, and
+        leaves 3 persistent messages in the durable queue 'pika-durable' (and 1 in the non-durable 'pika-temp').
+after:  (after a broker restart) the durable queue still holds exactly those 3 messages with their properties;
+        the non-durable queue is gone.
+Prints 'pika-check PHASE ok' and exits 0 on success; any failure raises.
+"""
+
+import sys
+
+import pika
+
+
+def connect(host, port):
+    params = pika.ConnectionParameters(host=host, port=port, credentials=pika.PlainCredentials("guest", "guest"),
+                                       heartbeat=30, blocked_connection_timeout=10)
+    return pika.BlockingConnection(params)
+
+
+def drain(ch, queue, limit=100):
+    out = []
+    for _ in range(limit):
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            break
+        out.append(body)
+    return out
+
+
+def before(host, port):
+    conn = connect(host, port)
+    ch = conn.channel()
+    ch.confirm_delivery()
+
+    # Confirms and consume with acks.
+    ch.queue_declare("pika-work")
+    for i in range(10):
+        ch.basic_publish("", "pika-work", f"w{i}".encode(), pika.BasicProperties(delivery_mode=2), mandatory=True)
+    received = []
+    for method, props, body in ch.consume("pika-work", inactivity_timeout=5):
+        assert method is not None, "timed out waiting for deliveries"
+        received.append(body)
+        ch.basic_ack(method.delivery_tag)
+        if len(received) == 10:
+            break
+    ch.cancel()
+    assert received == [f"w{i}".encode() for i in range(10)], received
+
+    # Nack with requeue: delivered again, flagged redelivered.
+    ch.basic_publish("", "pika-work", b"again")
+    method, props, body = ch.basic_get("pika-work")
+    assert body == b"again" and not method.redelivered
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    method, props, body = ch.basic_get("pika-work")
+    assert body == b"again" and method.redelivered, (body, method)
+    ch.basic_ack(method.delivery_tag)
+
+    # Unroutable mandatory publish is returned (pika raises UnroutableError under confirms).
+    try:
+        ch.basic_publish("", "no-such-queue", b"lost", mandatory=True)
+        raise AssertionError("an unroutable mandatory message was not returned")
+    except pika.exceptions.UnroutableError:
+        pass
+
+    # Fanout and topic exchanges.
+    ch.exchange_declare("pika-fan", exchange_type="fanout")
+    ch.exchange_declare("pika-topic", exchange_type="topic")
+    for q in ("pika-f1", "pika-f2", "pika-t1", "pika-t2"):
+        ch.queue_declare(q)
+    ch.queue_bind("pika-f1", "pika-fan")
+    ch.queue_bind("pika-f2", "pika-fan")
+    ch.queue_bind("pika-t1", "pika-topic", routing_key="stock.*.nyse")
+    ch.queue_bind("pika-t2", "pika-topic", routing_key="stock.#")
+    ch.basic_publish("pika-fan", "ignored", b"fan")
+    ch.basic_publish("pika-topic", "stock.ibm.nyse", b"ibm")
+    ch.basic_publish("pika-topic", "stock.sap.xetra.eu", b"sap")
+    assert drain(ch, "pika-f1") == [b"fan"]
+    assert drain(ch, "pika-f2") == [b"fan"]
+    assert drain(ch, "pika-t1") == [b"ibm"]
+    assert drain(ch, "pika-t2") == [b"ibm", b"sap"]
+
+    # Durable messages for the restart check.
+    ch.queue_declare("pika-durable", durable=True)
+    ch.queue_declare("pika-temp", durable=False)
+    for i in range(3):
+        props = pika.BasicProperties(delivery_mode=2, content_type="text/plain", headers={"n": i, "kind": "durable"})
+        ch.basic_publish("", "pika-durable", f"d{i}".encode(), props)
+    ch.basic_publish("", "pika-temp", b"temp")
+    conn.close()
+    print("pika-check before ok")
+
+
+def after(host, port):
+    conn = connect(host, port)
+    ch = conn.channel()
+    q = ch.queue_declare("pika-durable", durable=True, passive=True)
+    assert q.method.message_count == 3, q.method.message_count
+    for i in range(3):
+        method, props, body = ch.basic_get("pika-durable")
+        assert body == f"d{i}".encode(), body
+        assert props.content_type == "text/plain" and props.delivery_mode == 2
+        assert props.headers == {"n": i, "kind": b"durable"} or props.headers == {"n": i, "kind": "durable"}, props.headers
+        ch.basic_ack(method.delivery_tag)
+    try:
+        ch.queue_declare("pika-temp", passive=True)
+        raise AssertionError("the non-durable queue survived a restart")
+    except pika.exceptions.ChannelClosedByBroker as e:
+        assert e.reply_code == 404, e
+    conn.close()
+    print("pika-check after ok")
+
+
+if __name__ == "__main__":
+    phase, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    {"before": before, "after": after}[phase](host, port)

@@ -306,6 +306,11 @@ impl WebDriver {
         found.unwrap_or_else(|| panic!("timed out waiting for {what} ({css}); its text was {last:?}"))
     }
 
+    /// Runs a Chrome DevTools Protocol command (chromedriver's `goog/cdp/execute`).
+    fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call("POST", "/goog/cdp/execute", Some(json!({ "cmd": cmd, "params": params })))
+    }
+
     fn screenshot(&self, path: &Path) {
         let png = self.call("GET", "/screenshot", None);
         let bytes = BASE64.decode(png.as_str().expect("base64 screenshot")).expect("decode screenshot");
@@ -474,6 +479,29 @@ fn console_drives_topics_messages_and_groups() {
     wd.wait_text("#stat-partitions-offline", "offline partitions", |t| t == "0");
     wd.find("#chart-messages");
     step(started, "overview shows the topic and broker figures");
+
+    // Leaving a page while its refresh is still in flight (each request slowed to 2 s) is not "lost contact".
+    wd.script(
+        "window.offlineSeen = false; new MutationObserver(() => { \
+           if (document.querySelector('[data-testid=offline-banner]')) window.offlineSeen = true; \
+         }).observe(document.getElementById('banners'), {childList: true, subtree: true});",
+        vec![],
+    );
+    wd.cdp("Network.enable", json!({}));
+    let slow = json!({"offline": false, "latency": 2000, "downloadThroughput": -1, "uploadThroughput": -1});
+    wd.cdp("Network.emulateNetworkConditions", slow);
+    for nav in ["#nav-topics", "#nav-groups", "#nav-topics", "#nav-groups"] {
+        wd.click(nav);
+    }
+    wd.wait_text("[data-testid=\"group-lag-g\"]", "the groups page over the slow network", |t| {
+        t == lag_after.to_string()
+    });
+    let fast = json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1});
+    wd.cdp("Network.emulateNetworkConditions", fast);
+    let seen = wd.script("return window.offlineSeen", vec![]);
+    assert_eq!(seen, json!(false), "navigating during a refresh showed the offline banner");
+    assert_eq!(wd.text("[data-testid=offline-banner]"), None);
+    step(started, "navigating during refreshes shows no offline banner");
 
     if let Ok(path) = std::env::var("CALLBOARD_SCREENSHOT") {
         screenshot_with_traffic(&wd, &rest, &tcp, Path::new(&path));

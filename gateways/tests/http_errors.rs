@@ -77,16 +77,49 @@ async fn wrong_method_is_405_with_allow() {
     let s = Server::start(HttpConfig::default()).await;
     let r = Req::new("PATCH", s.url("/api/v1/streams")).send().await;
     r.assert_error(405, "method_not_allowed");
-    assert_eq!(r.allow.as_deref(), Some("GET, POST"));
+    assert_eq!(r.allow.as_deref(), Some("GET, HEAD, POST"));
     let r = Req::new("PUT", s.url("/api/v1/streams/default")).json(&json!({})).send().await;
     r.assert_error(405, "method_not_allowed");
-    assert_eq!(r.allow.as_deref(), Some("GET, DELETE"));
+    assert_eq!(r.allow.as_deref(), Some("GET, HEAD, DELETE"));
     let r = Req::new("POST", s.url("/health")).json(&json!({})).send().await;
     r.assert_error(405, "method_not_allowed");
-    assert_eq!(r.allow.as_deref(), Some("GET"));
+    assert_eq!(r.allow.as_deref(), Some("GET, HEAD"));
     let r = Req::new("DELETE", s.url("/api/v1/streams/default/topics/t/partitions/0/messages")).send().await;
     assert_eq!(r.allow.as_deref(), Some("GET"));
     r.assert_error(405, "method_not_allowed");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_wherever_get_does() {
+    let s = Server::start(HttpConfig::default()).await;
+    topic(&s, "default", "t", 1).await;
+    for path in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/api/v1/status",
+        "/api/v1/openapi.json",
+        "/api/v1/streams",
+        "/api/v1/streams/default",
+        "/api/v1/streams/default/topics",
+        "/api/v1/streams/default/topics/t",
+        "/api/v1/streams/default/groups",
+        "/",
+    ] {
+        let got = get(&s, path).await;
+        assert_eq!(got.status, 200, "GET {path}");
+        let head = Req::new("HEAD", s.url(path)).send().await;
+        assert_eq!(head.status, 200, "HEAD {path}: {}", head.text());
+        assert_eq!(head.content_type, got.content_type, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} has a body");
+    }
+    // Errors are the same as GET's (without the body).
+    let head = Req::new("HEAD", s.url("/api/v1/streams/nope")).send().await;
+    assert_eq!((head.status, head.content_type.as_str()), (404, "application/json"));
+    // A poll may commit an offset: it stays GET only.
+    let r = Req::new("HEAD", s.url("/api/v1/streams/default/topics/t/partitions/0/messages")).send().await;
+    assert_eq!((r.status, r.allow.as_deref()), (405, Some("GET")));
     s.stop().await;
 }
 
@@ -177,5 +210,14 @@ async fn foreign_host_and_origin_are_403() {
     let r =
         Req::new("GET", s.url("/api/v1/streams")).header("Origin", &format!("http://localhost:{port}")).send().await;
     assert_eq!(r.status, 200);
+    // A second Origin line is checked too, not only the first.
+    Req::new("POST", s.url("/api/v1/streams"))
+        .header("Origin", &format!("http://127.0.0.1:{port}"))
+        .header("Origin", "http://evil.example")
+        .json(&json!({"name": "y"}))
+        .send()
+        .await
+        .assert_error(403, "forbidden_origin");
+    assert!(s.broker.streams().await.unwrap().iter().all(|st| st.name != "y"), "a refused request changed state");
     s.stop().await;
 }

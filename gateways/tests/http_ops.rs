@@ -89,6 +89,31 @@ async fn binary_payloads_round_trip_in_base64() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_field_makes_the_whole_message_base64_under_text() {
+    let s = Server::start(HttpConfig::default()).await;
+    topic(&s, "default", "mixed", 1).await;
+    // A binary payload with a key and a header value that are valid UTF-8 and happen to look like base64.
+    let body = json!({"encoding": "base64", "messages": [
+        {"payload": STANDARD.encode([0xffu8, 0x00]), "key": STANDARD.encode("QUJD"), "headers": {"h": STANDARD.encode("aGk=")}},
+        {"payload": STANDARD.encode("text"), "key": STANDARD.encode([0x80u8]), "headers": {"h": STANDARD.encode("plain")}}]});
+    let r = post(&s, "/api/v1/streams/default/topics/mixed/messages", body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = get(&s, "/api/v1/streams/default/topics/mixed/partitions/0/messages").await.json();
+    let m = &r["messages"];
+    // `binary` covers the message: every field decodes from base64 to what was stored.
+    let decode = |v: &serde_json::Value| STANDARD.decode(v.as_str().unwrap()).unwrap();
+    assert_eq!(m[0]["binary"], true, "{r}");
+    assert_eq!(decode(&m[0]["payload"]), vec![0xff, 0x00]);
+    assert_eq!(decode(&m[0]["key"]), b"QUJD", "{r}");
+    assert_eq!(decode(&m[0]["headers"]["h"]), b"aGk=", "{r}");
+    assert_eq!(m[1]["binary"], true, "{r}");
+    assert_eq!(decode(&m[1]["payload"]), b"text", "{r}");
+    assert_eq!(decode(&m[1]["key"]), vec![0x80]);
+    assert_eq!(decode(&m[1]["headers"]["h"]), b"plain", "{r}");
+    s.stop().await;
+}
+
 /// The value of the first sample of `series` whose line contains every `labels` fragment.
 fn sample(text: &str, series: &str, labels: &[&str]) -> Option<f64> {
     text.lines()

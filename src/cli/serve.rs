@@ -113,6 +113,11 @@ impl Settings {
             gateway,
         })
     }
+
+    /// The HTTP gateway's limits: `max_connections` applies to it like to every listener.
+    fn http_config(&self) -> HttpConfig {
+        HttpConfig { max_connections: self.gateway.max_connections, ..HttpConfig::default() }
+    }
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -207,7 +212,7 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
     };
     let http = match settings.http {
         Some(addr) => {
-            let gw = HttpGateway::bind(addr, broker.clone(), HttpConfig::default(), node.clone(), prometheus)
+            let gw = HttpGateway::bind(addr, broker.clone(), settings.http_config(), node.clone(), prometheus)
                 .await
                 .with_context(|| format!("binding HTTP on {addr}"))?;
             lines.push(format!("listening http {}", gw.local_addr()));
@@ -272,6 +277,12 @@ mod tests {
         assert_eq!(s.amqp, Some("127.0.0.1:5672".parse().unwrap()));
         let bad = ServeArgs { tcp: Some("nowhere".into()), ..ServeArgs::default() };
         assert!(Settings::merge(bad).is_err());
+    }
+
+    #[test]
+    fn max_connections_applies_to_http() {
+        let args = ServeArgs { max_connections: Some(7), ..ServeArgs::default() };
+        assert_eq!(Settings::merge(args).unwrap().http_config().max_connections, 7);
     }
 
     #[test]

@@ -147,7 +147,12 @@ async function tick() {
   if (state.running) return;
   const controller = new AbortController();
   state.tickAbort = controller;
-  const timeout = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  // Only this timer's abort means "no answer": leaving a page aborts the refresh in flight too (unmountCurrent).
+  let timedOut = false;
+  const timeout = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, REQUEST_TIMEOUT_MS);
   const view = state.view;
   const statusPromise = api.status(controller.signal);
   statusPromise.catch(() => {});
@@ -157,7 +162,6 @@ async function tick() {
       view && view.refresh ? view.refresh({ signal: controller.signal, status: statusPromise }) : null,
     ]);
     const [shell, page] = results;
-    const timedOut = controller.signal.aborted && state.tickAbort === controller;
     if (shell.status === 'fulfilled') markOnline();
     else if (timedOut) markOffline(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`);
     else if (shell.reason && shell.reason.unreachable) markOffline('the server is not answering (stopped, restarting, or the network is down)');

@@ -53,17 +53,18 @@ pub fn to_base64(bytes: &[u8]) -> String {
     BASE64.encode(bytes)
 }
 
-/// Writes bytes for a reader asking for `encoding`: base64 when asked, or when the bytes are not UTF-8 (then
-/// `binary` is set).
-pub fn encode(bytes: &[u8], encoding: Encoding, binary: &mut bool) -> String {
-    match (encoding, std::str::from_utf8(bytes)) {
-        (Encoding::Text, Ok(text)) => text.to_string(),
-        (Encoding::Text, Err(_)) => {
-            *binary = true;
-            to_base64(bytes)
-        }
-        (Encoding::Base64, _) => to_base64(bytes),
+/// Writes bytes in `encoding`. Under `Text` the bytes must be UTF-8 (check with `is_utf8` first); any that are
+/// not would be replaced, so callers switch to `Base64` for them.
+pub fn encode(bytes: &[u8], encoding: Encoding) -> String {
+    match encoding {
+        Encoding::Text => String::from_utf8_lossy(bytes).into_owned(),
+        Encoding::Base64 => to_base64(bytes),
     }
+}
+
+/// Whether bytes can be written as text.
+pub fn is_utf8(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok()
 }
 
 /// Parses a hyphenated UUID into the message id.
@@ -115,11 +116,10 @@ mod tests {
 
     #[test]
     fn base64_and_text() {
-        let mut binary = false;
-        assert_eq!(encode(b"hi", Encoding::Text, &mut binary), "hi");
-        assert!(!binary);
-        assert_eq!(encode(&[0xff, 0], Encoding::Text, &mut binary), "/wA=");
-        assert!(binary);
+        assert_eq!(encode(b"hi", Encoding::Text), "hi");
+        assert_eq!(encode(b"hi", Encoding::Base64), "aGk=");
+        assert!(is_utf8(b"hi") && !is_utf8(&[0xff, 0]));
+        assert_eq!(encode(&[0xff, 0], Encoding::Base64), "/wA=");
         assert_eq!(Encoding::Base64.decode("/wA=".into(), "payload").expect("b64"), Bytes::from_static(&[0xff, 0]));
         assert!(Encoding::Base64.decode("/wA".into(), "payload").is_err());
         assert!(Encoding::Base64.decode("AB==".into(), "payload").is_ok());

@@ -71,7 +71,8 @@ fn check(req: &ServiceRequest, allowed: &[String]) -> Result<(), ApiError> {
         }
         None => return Err(ApiError::http(HttpCode::ForbiddenOrigin, "a Host header is required")),
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
+    // Every `Origin` line counts: checking only the first would let a second one through.
+    for origin in req.headers().get_all(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(allowed, origin) {
             return Err(ApiError::http(

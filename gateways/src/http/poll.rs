@@ -9,7 +9,7 @@ use callboard_actors::{ConsumerRef, PollRequest, PollingStrategy, ReceivedMessag
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::encoding::{Encoding, encode, format_uuid};
+use super::encoding::{Encoding, encode, format_uuid, is_utf8};
 use super::error::ApiError;
 use super::responses::{AppState, BadRequest, NotFound, PartitionPath, TooManyPolls};
 
@@ -39,8 +39,8 @@ pub(crate) struct PollQuery {
     pub consumer: Option<String>,
     /// Store the consumer's offset after the answered messages (needs `consumer`).
     pub auto_commit: Option<bool>,
-    /// How payloads, keys and header values are written (default `text`: UTF-8, or base64 with `binary: true` for
-    /// a message holding bytes that are not UTF-8).
+    /// How payloads, keys and header values are written (default `text`: UTF-8, or, for a message holding bytes
+    /// that are not UTF-8, all of its payload, key and header values in base64 with `binary: true`).
     pub encoding: Option<Encoding>,
 }
 
@@ -60,8 +60,8 @@ pub(crate) struct PolledMessage {
     pub headers: BTreeMap<String, String>,
     /// Payload.
     pub payload: String,
-    /// Present (true) when, under `encoding=text`, the payload, key or a header value was not UTF-8 and is
-    /// written in base64.
+    /// Present (true) when, under `encoding=text`, the payload, key or a header value was not UTF-8: then the
+    /// payload, the key and every header value of this message are written in base64.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub binary: bool,
 }
@@ -100,10 +100,14 @@ fn parse_from(from: &str) -> Result<PollingStrategy, ApiError> {
 }
 
 fn message(m: ReceivedMessage, encoding: Encoding) -> PolledMessage {
-    let mut binary = false;
-    let key = m.key.as_deref().map(|k| encode(k, encoding, &mut binary));
-    let headers = m.headers.iter().map(|(k, v)| (k.clone(), encode(v, encoding, &mut binary))).collect();
-    let payload = encode(&m.payload, encoding, &mut binary);
+    // Under `text`, one field that is not UTF-8 turns the whole message to base64: a reader seeing `binary` decodes
+    // every field, so none may be left as text (a text key "QUJD" would read back as "ABC").
+    let binary = encoding == Encoding::Text
+        && !(is_utf8(&m.payload) && m.key.as_deref().is_none_or(is_utf8) && m.headers.iter().all(|(_, v)| is_utf8(v)));
+    let encoding = if binary { Encoding::Base64 } else { encoding };
+    let key = m.key.as_deref().map(|k| encode(k, encoding));
+    let headers = m.headers.iter().map(|(k, v)| (k.clone(), encode(v, encoding))).collect();
+    let payload = encode(&m.payload, encoding);
     PolledMessage { offset: m.offset, timestamp: m.timestamp, id: m.id.map(format_uuid), key, headers, payload, binary }
 }
 

@@ -5,7 +5,7 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{App, Error, HttpRequest, Resource, web};
+use actix_web::{App, Error, FromRequest, Handler, HttpRequest, Resource, Responder, web};
 
 use super::error::{ApiError, json_error, path_error, query_error};
 use super::responses::AppState;
@@ -18,42 +18,46 @@ fn resource(path: &str, allow: &'static str) -> Resource {
     }))
 }
 
+/// Routes GET and HEAD (the same answer without its body, as HTTP requires of a server that answers GET) of
+/// `resource` to `handler`.
+fn readable<F, Args>(resource: Resource, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    resource.route(web::get().to(handler.clone())).route(web::head().to(handler))
+}
+
 fn api(cfg: &mut web::ServiceConfig) {
     const TOPIC: &str = "/streams/{stream}/topics/{topic}";
     const PARTITION: &str = "/streams/{stream}/topics/{topic}/partitions/{partition}";
-    cfg.service(resource("/status", "GET").route(web::get().to(system::status)))
-        .service(resource("/openapi.json", "GET").route(web::get().to(system::openapi)))
+    cfg.service(readable(resource("/status", "GET, HEAD"), system::status))
+        .service(readable(resource("/openapi.json", "GET, HEAD"), system::openapi))
         .service(
-            resource("/streams", "GET, POST")
-                .route(web::get().to(streams::list))
-                .route(web::post().to(streams::create)),
+            readable(resource("/streams", "GET, HEAD, POST"), streams::list).route(web::post().to(streams::create)),
         )
         .service(
-            resource("/streams/{stream}", "GET, DELETE")
-                .route(web::get().to(streams::get))
+            readable(resource("/streams/{stream}", "GET, HEAD, DELETE"), streams::get)
                 .route(web::delete().to(streams::delete)),
         )
         .service(
-            resource("/streams/{stream}/topics", "GET, POST")
-                .route(web::get().to(topics::list))
+            readable(resource("/streams/{stream}/topics", "GET, HEAD, POST"), topics::list)
                 .route(web::post().to(topics::create)),
         )
-        .service(
-            resource(TOPIC, "GET, DELETE").route(web::get().to(topics::get)).route(web::delete().to(topics::delete)),
-        )
+        .service(readable(resource(TOPIC, "GET, HEAD, DELETE"), topics::get).route(web::delete().to(topics::delete)))
         .service(resource(&format!("{TOPIC}/partitions"), "POST").route(web::post().to(topics::add_partitions)))
         .service(resource(&format!("{TOPIC}/messages"), "POST").route(web::post().to(produce::produce)))
+        // GET only: a poll may store a consumer's offset (`auto_commit`), which a HEAD must not do unseen.
         .service(resource(&format!("{PARTITION}/messages"), "GET").route(web::get().to(poll::poll)))
         .service(
-            resource(&format!("{PARTITION}/consumers/{{consumer}}"), "GET, PUT, DELETE")
-                .route(web::get().to(offsets::get))
+            readable(resource(&format!("{PARTITION}/consumers/{{consumer}}"), "GET, HEAD, PUT, DELETE"), offsets::get)
                 .route(web::put().to(offsets::put))
                 .route(web::delete().to(offsets::delete)),
         )
-        .service(resource("/streams/{stream}/groups", "GET").route(web::get().to(groups::list)))
+        .service(readable(resource("/streams/{stream}/groups", "GET, HEAD"), groups::list))
         .service(
-            resource("/streams/{stream}/groups/{group}", "GET, DELETE")
-                .route(web::get().to(groups::describe))
+            readable(resource("/streams/{stream}/groups/{group}", "GET, HEAD, DELETE"), groups::describe)
                 .route(web::delete().to(groups::delete)),
         )
         .service(
@@ -82,8 +86,8 @@ pub(crate) fn app(
         .app_data(web::PathConfig::default().error_handler(path_error))
         .wrap(from_fn(guard::guard))
         .service(web::scope("/api/v1").configure(api).default_service(web::to(assets::api_not_found)))
-        .service(resource("/health", "GET").route(web::get().to(system::health)))
-        .service(resource("/ready", "GET").route(web::get().to(system::ready)))
-        .service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)))
+        .service(readable(resource("/health", "GET, HEAD"), system::health))
+        .service(readable(resource("/ready", "GET, HEAD"), system::ready))
+        .service(readable(resource("/metrics", "GET, HEAD"), metrics::metrics))
         .default_service(web::to(assets::serve))
 }

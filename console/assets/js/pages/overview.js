@@ -52,7 +52,11 @@ function sample(now, metricsText, details) {
     seen.add(key);
     const end = topicTotals(d).end;
     const before = history.topicPrev.get(key);
-    if (before && now > before.t && end >= before.end) history.topicRates.set(key, ((end - before.end) * 1000) / (now - before.t));
+    if (before && now > before.t) {
+      // A log end that went back (the topic was deleted and made again) gives no rate, not the old one.
+      if (end >= before.end) history.topicRates.set(key, ((end - before.end) * 1000) / (now - before.t));
+      else history.topicRates.delete(key);
+    }
     history.topicPrev.set(key, { t: now, end });
   }
   for (const key of Array.from(history.topicPrev.keys())) {

@@ -147,14 +147,20 @@ async fn metrics_show_traffic_latency_lag_and_connections() {
     assert_eq!(r.status, 200);
     assert!(r.content_type.starts_with("text/plain"), "{}", r.content_type);
     let text = r.text();
-    let tp = ["topic=\"metered\"", "partition=\"1\""];
+    let tp = ["stream=\"default\"", "topic=\"metered\"", "partition=\"1\""];
     assert_eq!(sample(&text, "callboard_messages_in_total", &tp), Some(3.0), "{text}");
     assert!(sample(&text, "callboard_bytes_in_total", &tp).unwrap() > 0.0);
     assert_eq!(sample(&text, "callboard_messages_out_total", &tp), Some(2.0), "{text}");
     assert!(sample(&text, "callboard_bytes_out_total", &tp).unwrap() > 0.0);
     // Latencies are histograms.
     assert!(text.contains("# TYPE callboard_append_seconds histogram"), "{text}");
-    assert!(sample(&text, "callboard_append_seconds_count", &["topic=\"metered\""]).unwrap() >= 1.0);
+    assert!(
+        sample(&text, "callboard_append_seconds_count", &["stream=\"default\"", "topic=\"metered\""]).unwrap() >= 1.0
+    );
+    // HTTP requests are counted by matched route.
+    let produced = ["gateway=\"http\"", "api=\"/api/v1/streams/{stream}/topics/{topic}/messages\""];
+    assert_eq!(sample(&text, "callboard_gateway_requests_total", &produced), Some(1.0), "{text}");
+    assert!(text.contains("# TYPE callboard_http_request_seconds histogram"), "{text}");
     assert!(sample(&text, "callboard_append_seconds_bucket", &["le=\"+Inf\""]).is_some());
     assert!(text.contains("# TYPE callboard_storage_append_seconds histogram"), "{text}");
     // Lag per stream/group/topic/partition: partition 1 has 3 messages, the group committed 1.

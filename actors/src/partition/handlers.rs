@@ -111,7 +111,7 @@ impl PartitionActor {
                     self.read_only_until = None;
                 }
                 let stored = (appended.next_offset - appended.base_offset) as u32;
-                let labels = [("topic", self.setup.topic.clone()), ("partition", self.setup.partition.to_string())];
+                let labels = self.setup.metric_labels();
                 metrics::counter!(MESSAGES_IN, &labels).increment(u64::from(stored));
                 metrics::counter!(BYTES_IN, &labels).increment(batch.len() as u64);
                 let sync = matches!(self.setup.config.durability, DurabilityPolicy::Always)
@@ -161,7 +161,7 @@ impl PartitionActor {
         if let Some(consumer) = req.consumer.as_ref().filter(|c| c.auto_commit) {
             self.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&consumer.name, next_offset)?;
         }
-        let labels = [("topic", self.setup.topic.clone()), ("partition", self.setup.partition.to_string())];
+        let labels = self.setup.metric_labels();
         metrics::counter!(BYTES_OUT, &labels).increment(read.bytes.len() as u64);
         metrics::counter!(MESSAGES_OUT, &labels).increment(next_offset - start);
         Ok(Some(Fetched { batches: read.bytes, start_offset: start, next_offset, log_start, log_end }))
@@ -310,9 +310,11 @@ impl Handler<Append> for PartitionActor {
 
     fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
         let started = Instant::now();
-        let topic = self.setup.topic.clone();
-        let record =
-            move || metrics::histogram!(APPEND_SECONDS, "topic" => topic).record(started.elapsed().as_secs_f64());
+        let (stream, topic) = (self.setup.stream.clone(), self.setup.topic.clone());
+        let record = move || {
+            metrics::histogram!(APPEND_SECONDS, "stream" => stream, "topic" => topic)
+                .record(started.elapsed().as_secs_f64())
+        };
         match self.guarded(ctx, |act| act.append_now(msg.batch)) {
             Ok((ack, sync)) => {
                 if ack.stored > 0 && sync.is_none() {

@@ -54,6 +54,13 @@ pub(crate) struct PartitionSetup {
     pub(crate) producer_ids: Arc<AtomicI64>,
 }
 
+impl PartitionSetup {
+    /// The labels of this partition's metrics: stream, topic and partition.
+    pub(crate) fn metric_labels(&self) -> [(&'static str, String); 3] {
+        [("stream", self.stream.clone()), ("topic", self.topic.clone()), ("partition", self.partition.to_string())]
+    }
+}
+
 /// The actor owning one partition.
 pub struct PartitionActor {
     setup: PartitionSetup,
@@ -300,7 +307,8 @@ impl Supervised for PartitionActor {
             return;
         }
         self.total_restarts += 1;
-        metrics::counter!(RESTARTS_TOTAL, "topic" => self.setup.topic.clone()).increment(1);
+        metrics::counter!(RESTARTS_TOTAL, "stream" => self.setup.stream.clone(), "topic" => self.setup.topic.clone())
+            .increment(1);
         let now = Instant::now();
         self.restarts.push_back(now);
         while self.restarts.front().is_some_and(|t| now.duration_since(*t) > self.setup.restart_window) {

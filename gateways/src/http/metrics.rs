@@ -22,6 +22,25 @@ pub const RESTARTS: &str = "callboard_broker_restarts_total";
 pub const LATENCY_BUCKETS: &[f64] =
     &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// Counter of requests, labelled by gateway (`http`) and API (the matched route pattern, `other` when none matched).
+pub const REQUESTS: &str = "callboard_gateway_requests_total";
+/// Histogram of HTTP request durations (seconds), labelled like [`REQUESTS`].
+pub const REQUEST_SECONDS: &str = "callboard_http_request_seconds";
+
+/// Middleware (for `actix_web::middleware::from_fn`) counting and timing every request by matched route.
+pub(crate) async fn count_request<B: actix_web::body::MessageBody + 'static>(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<actix_web::dev::ServiceResponse<B>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let response = next.call(req).await?;
+    let api = response.request().match_pattern().unwrap_or_else(|| "other".into());
+    let labels = [("gateway", "http".to_string()), ("api", api)];
+    metrics::counter!(REQUESTS, &labels).increment(1);
+    metrics::histogram!(REQUEST_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
 /// A label value escaped for the text format.
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")

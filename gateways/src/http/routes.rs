@@ -85,6 +85,7 @@ pub(crate) fn app(
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
         .wrap(from_fn(guard::guard))
+        .wrap(from_fn(metrics::count_request))
         .service(web::scope("/api/v1").configure(api).default_service(web::to(assets::api_not_found)))
         .service(readable(resource("/health", "GET, HEAD"), system::health))
         .service(readable(resource("/ready", "GET, HEAD"), system::ready))

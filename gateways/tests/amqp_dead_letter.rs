@@ -57,8 +57,8 @@ async fn count(ch: &Channel, queue: &str) -> u32 {
     ch.queue_declare(queue.into(), passive, FieldTable::default()).await.expect("passive declare").message_count()
 }
 
-/// The end offset of a queue's log (every message ever appended to it).
-async fn log_end(server: &Server, queue: &str) -> u64 {
+/// The start and end offsets of a queue's log (reclaimed below the start; every message ever appended below the end).
+async fn log_bounds(server: &Server, queue: &str) -> (u64, u64) {
     let fetch = callboard_actors::Fetch {
         strategy: callboard_actors::PollingStrategy::First,
         max_count: 1,
@@ -67,7 +67,8 @@ async fn log_end(server: &Server, queue: &str) -> u64 {
         consumer: None,
         fence: None,
     };
-    server.broker.fetch("default", &format!("$amqp.q.{queue}"), 0, fetch).await.expect("fetch").log_end
+    let fetched = server.broker.fetch("default", &format!("$amqp.q.{queue}"), 0, fetch).await.expect("fetch");
+    (fetched.log_start, fetched.log_end)
 }
 
 fn header<'a>(table: &'a FieldTable, key: &str) -> &'a AMQPValue {
@@ -299,7 +300,7 @@ async fn a_missing_exchange_drops_expiry_cycles_are_dropped_and_rejection_loops_
         // Not republished into "loop" at all: its log holds the one message published. A cycling message would
         // be appended again every 50 ms; give it ten rounds to show up.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(log_end(&server, "loop").await, 1, "the expired message was dead-lettered back into its queue");
+        assert_eq!(log_bounds(&server, "loop").await.1, 1, "the expired message was dead-lettered back into its queue");
 
         // Rejected back into itself: each rejection counts in the same x-death entry.
         declare(&ch, "retry", args(&[("x-dead-letter-exchange", text(""))])).await;
@@ -319,6 +320,45 @@ async fn a_missing_exchange_drops_expiry_cycles_are_dropped_and_rejection_loops_
                 assert_eq!(death_count(&d[0]), round - 1);
             }
             got.reject(BasicRejectOptions { requeue: false }).await.expect("reject");
+        }
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_ttl_message_is_dead_lettered_after_a_restart_and_then_reclaimed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    let server = Server::start(dir.path()).await;
+    bounded(20, async {
+        let (c, ch) = channel(&server).await;
+        ch.queue_declare("d-ready".into(), durable, FieldTable::default()).await.expect("declare");
+        let delay_args = args(&[
+            ("x-message-ttl", AMQPValue::LongInt(1000)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text("d-ready")),
+        ]);
+        ch.queue_declare("d-delay".into(), durable, delay_args).await.expect("declare");
+        publish(&ch, "d-delay", b"survives", BasicProperties::default().with_delivery_mode(2)).await;
+        c.close(200, "bye".into()).await.expect("close");
+    })
+    .await;
+    server.stop().await;
+
+    let server = Server::start(dir.path()).await;
+    bounded(20, async {
+        let (_c, ch) = channel(&server).await;
+        let m = get_within(&ch, "d-ready", 10).await;
+        assert_eq!(m.delivery.data, b"survives");
+        assert_eq!(as_text(header(&deaths(&m.delivery.properties)[0], "reason")), "expired");
+        assert_eq!(count(&ch, "d-delay").await, 0);
+        assert_eq!(count(&ch, "d-ready").await, 0, "dead-lettered once");
+        // The original is reclaimed once its copy is stored (the floor moves past it).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while log_bounds(&server, "d-delay").await.0 < 1 {
+            assert!(Instant::now() < deadline, "the dead-lettered original was not reclaimed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await;

@@ -127,26 +127,25 @@ impl QueueActor {
         }
     }
 
-    /// Sets the expiry timer for the message at the head, if it expires.
+    /// Sets the expiry timer for the message at the head, if it expires. A timer already set for no later than that
+    /// is kept (when it fires, the queue looks at its head again), so a busy queue does not reset it at every step.
     pub(super) fn schedule_expiry(&mut self, ctx: &mut Context<Self>) {
         let head = self.requeued.values().next().or_else(|| self.buffer.front().map(|(_, m)| m));
-        let at = head.and_then(|m| self.expires_at(m));
-        if self.dead.timer.as_ref().map(|t| t.0) == at {
+        let Some(at) = head.and_then(|m| self.expires_at(m)) else { return };
+        if self.dead.timer.as_ref().is_some_and(|t| t.0 <= at) {
             return;
         }
         if let Some((_, handle)) = self.dead.timer.take() {
             ctx.cancel_future(handle);
         }
-        if let Some(at) = at {
-            let wait = (at - crate::amqp::connection::now_ms()).clamp(0, i64::from(u32::MAX)) as u64;
-            let handle = ctx.run_later(Duration::from_millis(wait + 1), |act, ctx| {
-                act.dead.timer = None;
-                if !act.retired {
-                    act.pump(ctx);
-                }
-            });
-            self.dead.timer = Some((at, handle));
-        }
+        let wait = (at - crate::amqp::connection::now_ms()).clamp(0, i64::from(u32::MAX)) as u64;
+        let handle = ctx.run_later(Duration::from_millis(wait + 1), |act, ctx| {
+            act.dead.timer = None;
+            if !act.retired {
+                act.pump(ctx);
+            }
+        });
+        self.dead.timer = Some((at, handle));
     }
 
     /// Starts republishing what died, unless a republish is running (it starts the next one when done).

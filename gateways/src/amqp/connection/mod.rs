@@ -77,23 +77,23 @@ pub async fn serve(
         let _ = writer_tx.send(bytes);
     };
     let timeout = shared.config.handshake_timeout;
-    let negotiated =
-        match tokio::time::timeout(timeout, handshake::run(&mut reader, &mut send, &shared, peer, refuse)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(HandshakeError::WrongProtocol)) => {
-                send(PROTOCOL_HEADER.to_vec());
-                return finish(writer_tx, writer, reader).await;
-            }
-            Ok(Err(HandshakeError::Amqp(e))) => {
-                debug!(%peer, error = %e, "AMQP handshake refused");
-                let mut out = Vec::new();
-                put_close(&mut out, &e);
-                send(out);
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, wait_close_ok(&mut reader)).await;
-                return finish(writer_tx, writer, reader).await;
-            }
-            Ok(Err(HandshakeError::Gone)) | Err(_) => return finish(writer_tx, writer, reader).await,
-        };
+    let handshake = handshake::run(&mut reader, &mut send, &shared, peer, refuse);
+    let negotiated = match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(n)) => n,
+        Ok(Err(HandshakeError::WrongProtocol)) => {
+            send(PROTOCOL_HEADER.to_vec());
+            return finish(writer_tx, writer, reader).await;
+        }
+        Ok(Err(HandshakeError::Amqp(e))) => {
+            debug!(%peer, error = %e, "AMQP handshake refused");
+            let mut out = Vec::new();
+            put_close(&mut out, &e);
+            send(out);
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, wait_close_ok(&mut reader)).await;
+            return finish(writer_tx, writer, reader).await;
+        }
+        Ok(Err(HandshakeError::Gone)) | Err(_) => return finish(writer_tx, writer, reader).await,
+    };
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (flights_tx, flights_rx) = mpsc::channel(MAX_FLIGHTS);
     let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();

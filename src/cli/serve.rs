@@ -201,11 +201,12 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
     };
     let amqp = match settings.amqp {
         Some(addr) => {
-            let gw = AmqpGateway::bind(addr, broker.clone(), AmqpConfig::default())
+            let config = AmqpConfig { max_connections: settings.gateway.max_connections, ..AmqpConfig::default() };
+            let gw = AmqpGateway::bind(addr, broker.clone(), config)
                 .await
                 .with_context(|| format!("binding AMQP on {addr}"))?;
             lines.push(format!("listening amqp {}", gw.local_addr()));
-            node.add_listener("amqp", gw.local_addr(), None);
+            node.add_listener("amqp", gw.local_addr(), Some(gw.connections()));
             Some(gw)
         }
         None => None,

@@ -2,14 +2,16 @@
 
 Usage: pika_check.py before|after HOST PORT
 
-before: publisher confirms, consume with acks, nack with requeue (redelivered), fanout and topic exchanges, and
-        leaves 3 persistent messages in the durable queue 'pika-durable' (and 1 in the non-durable 'pika-temp').
+before: publisher confirms, consume with acks, nack with requeue (redelivered), fanout and topic exchanges,
+        dead-lettering (a TTL queue with a dead-letter exchange and no consumer: the message arrives in the
+        dead-letter queue after the TTL, with x-death), and leaves 3 persistent messages in the durable queue 'pika-durable' (and 1 in the non-durable 'pika-temp').
 after:  (after a broker restart) the durable queue still holds exactly those 3 messages with their properties;
         the non-durable queue is gone.
 Prints 'pika-check PHASE ok' and exits 0 on success; any failure raises.
 """
 
 import sys
+import time
 
 import pika
 
@@ -28,6 +30,39 @@ def drain(ch, queue, limit=100):
             break
         out.append(body)
     return out
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def dead_letter(ch):
+    ch.queue_declare("pika-dlq")
+    ch.queue_declare("pika-delay", arguments={"x-message-ttl": 300, "x-dead-letter-exchange": "",
+                                              "x-dead-letter-routing-key": "pika-dlq"})
+    started = time.monotonic()
+    ch.basic_publish("", "pika-delay", b"delayed", pika.BasicProperties(content_type="text/plain",
+                                                                        headers={"trace": "t1"}))
+    for method, props, body in ch.consume("pika-dlq", inactivity_timeout=10):
+        assert method is not None, "nothing dead-lettered within 10 s"
+        waited = time.monotonic() - started
+        ch.basic_ack(method.delivery_tag)
+        break
+    ch.cancel()
+    assert body == b"delayed", body
+    assert waited >= 0.25, f"dead-lettered after {waited:.3f} s, before the TTL"
+    assert method.routing_key == "pika-dlq" and method.exchange == "", method
+    assert props.content_type == "text/plain", props
+    headers = props.headers
+    assert text(headers["trace"]) == "t1", headers
+    death = headers["x-death"][0]
+    assert text(death["queue"]) == "pika-delay" and text(death["reason"]) == "expired", death
+    assert death["count"] == 1 and text(death["exchange"]) == "", death
+    assert [text(k) for k in death["routing-keys"]] == ["pika-delay"], death
+    assert text(headers["x-first-death-queue"]) == "pika-delay", headers
+    assert text(headers["x-first-death-reason"]) == "expired", headers
+    q = ch.queue_declare("pika-delay", passive=True)
+    assert q.method.message_count == 0, q.method.message_count
 
 
 def before(host, port):
@@ -81,6 +116,8 @@ def before(host, port):
     assert drain(ch, "pika-f2") == [b"fan"]
     assert drain(ch, "pika-t1") == [b"ibm"]
     assert drain(ch, "pika-t2") == [b"ibm", b"sap"]
+
+    dead_letter(ch)
 
     # Durable messages for the restart check.
     ch.queue_declare("pika-durable", durable=True)

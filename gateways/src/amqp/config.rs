@@ -5,7 +5,8 @@ use std::time::Duration;
 /// Configuration of the AMQP 0-9-1 gateway.
 #[derive(Debug, Clone)]
 pub struct AmqpConfig {
-    /// Most connections at once; past it a connection gets `connection.close` 530 after the handshake starts.
+    /// Most connections at once (default 1024); past it a connection is answered up to its `connection.open`, which
+    /// gets `connection.close` 530 not-allowed ("connection limit (N) is reached").
     pub max_connections: usize,
     /// Largest frame offered in `connection.tune` (bytes, envelope included). Default 128 KiB.
     pub frame_max: u32,

@@ -16,7 +16,7 @@ mod vhost;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use callboard_actors::Broker;
@@ -29,11 +29,16 @@ pub use config::AmqpConfig;
 pub use reply::{AmqpError, ReplyCode};
 
 use crate::error::GatewayError;
-use crate::limit::{ConnectionSlot, REFUSED_COUNTER};
+use crate::limit::{ConnectionCount, ConnectionSlot, REFUSED_COUNTER, register_gauge};
 use shared::Shared;
 use system::ActorThread;
 
 const GATEWAY: &str = "amqp";
+/// Connections over the limit being refused at once at most (each is answered `connection.close` 530 after its
+/// login); past it further ones are dropped without a word.
+const MAX_REFUSING: usize = 64;
+/// How long a refused connection may take to reach `connection.open`.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running AMQP listener.
 #[derive(Debug)]
@@ -43,6 +48,7 @@ pub struct AmqpGateway {
     accept: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
     actors: Option<ActorThread>,
+    connections: ConnectionCount,
 }
 
 impl AmqpGateway {
@@ -60,9 +66,21 @@ impl AmqpGateway {
             .await
             .map_err(|e| GatewayError::io("loading AMQP virtual hosts", std::io::Error::other(e.to_string())))?;
         let shutdown = CancellationToken::new();
-        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown.clone()));
+        let connections = ConnectionCount::new();
+        register_gauge(GATEWAY);
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            shutdown.clone(),
+            Arc::clone(connections.shared()),
+        ));
         info!(addr = %local_addr, "AMQP gateway listening");
-        Ok(AmqpGateway { local_addr, shutdown, accept: Some(accept), shared, actors: Some(actors) })
+        Ok(AmqpGateway { local_addr, shutdown, accept: Some(accept), shared, actors: Some(actors), connections })
+    }
+
+    /// The count of open connections (refused ones are not counted).
+    pub fn connections(&self) -> ConnectionCount {
+        self.connections.clone()
     }
 
     /// The address bound (with the real port when bound to port 0).
@@ -99,8 +117,8 @@ impl Drop for AmqpGateway {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
-    let open = Arc::new(AtomicUsize::new(0));
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken, open: Arc<AtomicUsize>) {
+    let refusing = Arc::new(AtomicUsize::new(0));
     let max = shared.config.max_connections;
     let mut connections = JoinSet::new();
     loop {
@@ -118,14 +136,29 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: Cance
                         Some(slot) => {
                             let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
                             connections.spawn(async move {
-                                connection::serve(stream, peer, shared, shutdown).await;
+                                connection::serve(stream, peer, shared, shutdown, None).await;
                                 drop(slot);
                             });
                         }
                         None => {
                             metrics::counter!(REFUSED_COUNTER, "gateway" => GATEWAY).increment(1);
                             debug!(%peer, max, "AMQP connection limit reached; refusing");
-                            drop(stream);
+                            if refusing.fetch_add(1, Ordering::AcqRel) < MAX_REFUSING {
+                                let (shared, shutdown, refusing) =
+                                    (Arc::clone(&shared), shutdown.clone(), Arc::clone(&refusing));
+                                let refusal = AmqpError::new(
+                                    ReplyCode::NotAllowed,
+                                    format!("connection limit ({max}) is reached"),
+                                );
+                                connections.spawn(async move {
+                                    let serve = connection::serve(stream, peer, shared, shutdown, Some(refusal));
+                                    let _ = tokio::time::timeout(REFUSE_TIMEOUT, serve).await;
+                                    refusing.fetch_sub(1, Ordering::AcqRel);
+                                });
+                            } else {
+                                refusing.fetch_sub(1, Ordering::AcqRel);
+                                drop(stream);
+                            }
                         }
                     }
                 }

@@ -117,12 +117,14 @@ async fn expect_method(reader: &mut FrameReader, frame_max: u32) -> Result<AMQPC
     }
 }
 
-/// Runs the handshake; `send` queues bytes for the socket.
+/// Runs the handshake; `send` queues bytes for the socket. With `refuse`, the connection is refused with that error
+/// in answer to `connection.open` (as RabbitMQ refuses a connection over a limit), after the login.
 pub async fn run(
     reader: &mut FrameReader,
     send: &mut impl FnMut(Vec<u8>),
     shared: &Arc<Shared>,
     peer: SocketAddr,
+    refuse: Option<AmqpError>,
 ) -> Result<Negotiated, HandshakeError> {
     let header = reader.read_exact_header().await.ok_or(HandshakeError::Gone)?;
     if &header != PROTOCOL_HEADER {
@@ -170,6 +172,9 @@ pub async fn run(
     let AMQPClass::Connection(conn::AMQPMethod::Open(open)) = expect_method(reader, frame_max).await? else {
         return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected connection.open").into());
     };
+    if let Some(e) = refuse {
+        return Err(e.into());
+    }
     let vhost = shared.vhost(open.virtual_host.as_str()).await?;
     put_method(&mut out, 0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(conn::OpenOk {})));
     send(out);

@@ -60,8 +60,15 @@ struct Connection {
     done: bool,
 }
 
-/// Serves one accepted TCP connection until it closes.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// Serves one accepted TCP connection until it closes. With `refuse`, the handshake is answered up to
+/// `connection.open`, which gets `connection.close` with that error (a connection over the limit).
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    refuse: Option<AmqpError>,
+) {
     let (rd, wr) = stream.into_split();
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(io::writer(wr, writer_rx));
@@ -70,7 +77,8 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shu
         let _ = writer_tx.send(bytes);
     };
     let timeout = shared.config.handshake_timeout;
-    let negotiated = match tokio::time::timeout(timeout, handshake::run(&mut reader, &mut send, &shared, peer)).await {
+    let handshake = handshake::run(&mut reader, &mut send, &shared, peer, refuse);
+    let negotiated = match tokio::time::timeout(timeout, handshake).await {
         Ok(Ok(n)) => n,
         Ok(Err(HandshakeError::WrongProtocol)) => {
             send(PROTOCOL_HEADER.to_vec());
@@ -170,7 +178,15 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
+        // Only connections that publish are told (`connection.blocked` stops clients such as lapin from sending
+        // anything, acks included, so telling a consumer-only connection would deadlock it), as RabbitMQ does.
+        let mut told_blocked = false;
         while !self.done {
+            if is_blocked && self.published && !told_blocked {
+                let blocked = conn::Blocked { reason: "low on memory".into() };
+                put_method(&mut self.out, 0, AMQPClass::Connection(conn::AMQPMethod::Blocked(blocked)));
+                told_blocked = true;
+            }
             self.flush_out();
             let read_allowed = !(is_blocked && self.published);
             tokio::select! {
@@ -218,12 +234,10 @@ impl Connection {
                 }
                 Ok(()) = blocked.changed() => {
                     is_blocked = *blocked.borrow_and_update();
-                    let method = if is_blocked {
-                        conn::AMQPMethod::Blocked(conn::Blocked { reason: "low on memory".into() })
-                    } else {
-                        conn::AMQPMethod::Unblocked(conn::Unblocked {})
-                    };
-                    put_method(&mut self.out, 0, AMQPClass::Connection(method));
+                    if !is_blocked && told_blocked {
+                        put_method(&mut self.out, 0, AMQPClass::Connection(conn::AMQPMethod::Unblocked(conn::Unblocked {})));
+                        told_blocked = false;
+                    }
                 }
             }
         }

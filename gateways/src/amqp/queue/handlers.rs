@@ -77,7 +77,7 @@ impl Handler<Unsubscribe> for QueueActor {
 }
 
 /// Settles deliveries: acknowledged ones are done, requeued ones are delivered again (flagged redelivered),
-/// discarded ones (rejected without requeue) are dropped.
+/// discarded ones (rejected without requeue) die (dead-lettered, or dropped).
 #[derive(Debug, Default, Message)]
 #[rtype(result = "()")]
 pub struct Settle {
@@ -93,8 +93,13 @@ impl Handler<Settle> for QueueActor {
     type Result = ();
 
     fn handle(&mut self, msg: Settle, ctx: &mut Context<Self>) {
-        for offset in msg.ack.into_iter().chain(msg.discard) {
+        for offset in msg.ack {
             self.untrack(offset);
+        }
+        for offset in msg.discard {
+            if let Some(message) = self.untrack(offset) {
+                self.dead_letter(offset, message, super::death::DeathReason::Rejected);
+            }
         }
         for offset in msg.requeue {
             if let Some(message) = self.untrack(offset) {

@@ -3,9 +3,12 @@
 //! buffer of messages read ahead, requeued messages (delivered again first, in offset order, flagged
 //! `redelivered`), and the deliveries not yet acknowledged. The lowest offset not acknowledged is the queue's floor:
 //! it is persisted as the log's consumer offset and the log start is advanced to it (`delete_records_before`), so
-//! acknowledged messages are reclaimed and not delivered again after a restart.
+//! acknowledged messages are reclaimed and not delivered again after a restart. Messages that die (rejected,
+//! expired, over `x-max-length`) are dead-lettered (`dead_letter`).
 
 mod consumer;
+mod dead_letter;
+mod death;
 mod handlers;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -18,6 +21,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 pub use consumer::*;
+pub use dead_letter::DeadLetters;
 pub use handlers::*;
 
 use crate::amqp::memory::MemoryGauge;
@@ -48,7 +52,7 @@ pub struct QueueLog {
 pub struct QueueLimits {
     /// `x-max-length`: ready messages kept at most; the oldest are dropped past it.
     pub max_length: Option<u64>,
-    /// `x-message-ttl`: messages older than this (ms) are dropped instead of delivered.
+    /// `x-message-ttl`: messages older than this (ms) die (are dead-lettered) instead of being delivered.
     pub ttl_ms: Option<i64>,
 }
 
@@ -102,6 +106,7 @@ pub struct QueueActor {
     committing: bool,
     addr: Option<actix::Addr<QueueActor>>,
     retired: bool,
+    dead: DeadLetters,
 }
 
 impl std::fmt::Debug for QueueActor {
@@ -111,8 +116,14 @@ impl std::fmt::Debug for QueueActor {
 }
 
 impl QueueActor {
-    /// A queue actor for `name` over `log`.
-    pub fn new(name: String, log: QueueLog, memory: Arc<MemoryGauge>, limits: QueueLimits) -> QueueActor {
+    /// A queue actor for `name` over `log`; dying messages go where `dead` says.
+    pub fn new(
+        name: String,
+        log: QueueLog,
+        memory: Arc<MemoryGauge>,
+        limits: QueueLimits,
+        dead: DeadLetters,
+    ) -> QueueActor {
         QueueActor {
             name,
             log,
@@ -132,6 +143,7 @@ impl QueueActor {
             committing: false,
             addr: None,
             retired: false,
+            dead,
         }
     }
 
@@ -147,6 +159,7 @@ impl QueueActor {
             self.outstanding.keys().next().copied(),
             self.requeued.keys().next().copied(),
             self.buffer.front().map(|(o, _)| *o),
+            self.dead.floor(),
         ]
         .into_iter()
         .flatten()
@@ -223,7 +236,10 @@ impl QueueActor {
                             continue;
                         }
                         act.next_offset = offset + 1;
-                        if act.outstanding.contains_key(&offset) || act.requeued.contains_key(&offset) {
+                        if act.outstanding.contains_key(&offset)
+                            || act.requeued.contains_key(&offset)
+                            || act.dead.holds(offset)
+                        {
                             continue;
                         }
                         match QueuedMessage::from_record(record) {
@@ -245,7 +261,7 @@ impl QueueActor {
     }
 
     /// The next message ready: requeued ones first (lowest offset first), then the read-ahead buffer; expired
-    /// messages (`x-message-ttl`) are dropped on the way.
+    /// messages (`x-message-ttl`, `expiration`) die on the way.
     fn take_next(&mut self) -> Option<(u64, Arc<QueuedMessage>, bool)> {
         let now = crate::amqp::connection::now_ms();
         loop {
@@ -256,23 +272,23 @@ impl QueueActor {
                     (offset, message, false)
                 }
             };
-            match self.limits.ttl_ms {
-                Some(ttl) if now - next.1.timestamp_ms >= ttl => {
-                    debug!(queue = %self.name, offset = next.0, "message expired (x-message-ttl)");
-                }
+            match self.expires_at(&next.1) {
+                Some(at) if now >= at => self.dead_letter(next.0, next.1, death::DeathReason::Expired),
                 _ => return Some(next),
             }
         }
     }
 
-    /// Drops the oldest ready messages past `x-max-length`.
+    /// Drops the oldest ready messages past `x-max-length` (they die: dead-lettered when the queue has a dead-letter
+    /// exchange, in which case messages not read from the log yet are dropped once read).
     fn enforce_max_length(&mut self) {
         let Some(max) = self.limits.max_length else { return };
         while self.ready_count() > max {
-            if self.requeued.pop_first().is_some() || self.buffer.pop_front().is_some() {
+            if let Some((offset, message)) = self.requeued.pop_first().or_else(|| self.buffer.pop_front()) {
+                self.dead_letter(offset, message, death::DeathReason::MaxLen);
                 continue;
             }
-            if self.next_offset < self.log_end {
+            if self.next_offset < self.log_end && !self.dead.enabled() {
                 self.next_offset += 1;
                 continue;
             }
@@ -293,6 +309,7 @@ impl QueueActor {
         if !self.ready {
             return;
         }
+        self.expire_head();
         self.enforce_max_length();
         while !self.gets.is_empty() {
             if let Some((offset, message, redelivered)) = self.take_next() {
@@ -308,6 +325,8 @@ impl QueueActor {
         }
         self.dispatch();
         self.read_ahead(ctx);
+        self.flush_dead_letters(ctx);
+        self.schedule_expiry(ctx);
     }
 
     fn answer_get(&mut self, get: WaitingGet, offset: u64, message: Arc<QueuedMessage>, redelivered: bool) {
@@ -416,5 +435,6 @@ impl Supervised for QueueActor {
         self.fetching = false;
         self.committing = false;
         self.ready = false;
+        self.dead.reset();
     }
 }

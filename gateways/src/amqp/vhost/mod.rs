@@ -68,9 +68,30 @@ impl VHost {
         key: &str,
         headers: Option<&FieldTable>,
     ) -> Result<Vec<Arc<QueueEntry>>, AmqpError> {
+        self.route_from(exchange, key, headers, false)
+    }
+
+    /// Queues a dead letter sent to `exchange` goes to (internal exchanges included); `None` when the exchange does
+    /// not exist (the message is dropped, as RabbitMQ does).
+    pub fn route_dead_letter(
+        &self,
+        exchange: &str,
+        key: &str,
+        headers: Option<&FieldTable>,
+    ) -> Option<Vec<Arc<QueueEntry>>> {
+        self.route_from(exchange, key, headers, true).ok()
+    }
+
+    fn route_from(
+        &self,
+        exchange: &str,
+        key: &str,
+        headers: Option<&FieldTable>,
+        internal_ok: bool,
+    ) -> Result<Vec<Arc<QueueEntry>>, AmqpError> {
         let state = self.read();
         let start = state.exchanges.get(exchange).ok_or_else(|| not_found(format!("no exchange '{exchange}'")))?;
-        if start.internal {
+        if start.internal && !internal_ok {
             return Err(access_refused(format!("cannot publish to internal exchange '{exchange}'")));
         }
         if exchange.is_empty() {

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use super::exchange::{Binding, Destination, Exchange};
 use super::{BUILTIN, State, VHost, store};
-use crate::amqp::queue::{QueueActor, QueueLimits, QueueLog, Retire, Stats};
+use crate::amqp::queue::{DeadLetters, QueueActor, QueueLimits, QueueLog, Retire, Stats};
 use crate::amqp::reply::{AmqpError, ReplyCode, access_refused, internal, not_found, precondition};
 use crate::amqp::shared::Shared;
 
@@ -61,6 +61,10 @@ fn topic_config(durable: bool) -> TopicConfig {
 
 /// Checks the `x-` arguments a queue understands; others are accepted as they are.
 fn check_arguments(args: &FieldTable) -> Result<(), AmqpError> {
+    let has = |key: &str| args.inner().contains_key(key);
+    if has("x-dead-letter-routing-key") && !has("x-dead-letter-exchange") {
+        return Err(precondition("Key x-dead-letter-routing-key should be accompanied by x-dead-letter-exchange"));
+    }
     for (key, value) in args.inner() {
         let non_negative_int = match value {
             AMQPValue::ShortShortInt(v) => i64::from(*v) >= 0,
@@ -72,6 +76,11 @@ fn check_arguments(args: &FieldTable) -> Result<(), AmqpError> {
         };
         match key.as_str() {
             "x-message-ttl" | "x-max-length" | "x-expires" | "x-max-length-bytes" if !non_negative_int => {
+                return Err(precondition(format!("invalid arg '{key}' for queue: {value:?}")));
+            }
+            "x-dead-letter-exchange" | "x-dead-letter-routing-key"
+                if !matches!(value, AMQPValue::LongString(_) | AMQPValue::ShortString(_)) =>
+            {
                 return Err(precondition(format!("invalid arg '{key}' for queue: {value:?}")));
             }
             _ => {}
@@ -154,7 +163,8 @@ impl VHost {
         let log = QueueLog { broker: self.shared.broker.clone(), stream: self.stream.clone(), topic: topic.into() };
         let (name, memory) = (name.to_string(), Arc::clone(&self.shared.memory));
         let limits = QueueLimits::from_arguments(arguments);
-        Supervisor::start_in_arbiter(&self.shared.arbiter, move |_| QueueActor::new(name, log, memory, limits))
+        let dead = DeadLetters::new(Arc::downgrade(&self.shared), self.stream.clone(), arguments);
+        Supervisor::start_in_arbiter(&self.shared.arbiter, move |_| QueueActor::new(name, log, memory, limits, dead))
     }
 
     /// `queue.declare`; answers the name (server-named when empty), ready messages and consumers.

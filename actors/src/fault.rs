@@ -116,6 +116,10 @@ impl LogFile for FaultFile {
     fn read_vec_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         self.inner.read_vec_at(pos, len)
     }
+
+    fn read_extend_at(&self, pos: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+        self.inner.read_extend_at(pos, len, buf)
+    }
 }
 
 impl Env for FaultEnv {

@@ -24,9 +24,21 @@ pub trait LogFile: Send + Sync + Debug {
 
     /// Reads exactly `len` bytes at `pos` into a new buffer. Implementations may avoid zero-filling it first.
     fn read_vec_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; len];
-        self.read_exact_at(&mut buf, pos)?;
+        let mut buf = Vec::with_capacity(len);
+        self.read_extend_at(pos, len, &mut buf)?;
         Ok(buf)
+    }
+
+    /// Appends exactly `len` bytes read at `pos` to `buf` (into its spare capacity when it has some, so a buffer
+    /// reserved once can be filled in steps without copying). On error `buf` keeps its old length.
+    fn read_extend_at(&self, pos: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+        let old = buf.len();
+        buf.resize(old + len, 0);
+        let read = self.read_exact_at(&mut buf[old..], pos);
+        if read.is_err() {
+            buf.truncate(old);
+        }
+        read
     }
 
     /// Reads exactly `buf.len()` bytes at `pos`, failing with `UnexpectedEof` if the file is shorter.

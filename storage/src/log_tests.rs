@@ -428,3 +428,29 @@ fn for_each_batch_visits_every_batch_from_the_one_holding_the_offset() {
     .expect("walk");
     assert_eq!(bases, (4..60).step_by(2).collect::<Vec<_>>());
 }
+
+#[test]
+fn large_reads_grow_past_the_first_chunk_and_small_reads_stop_early() {
+    let env = SimEnv::new();
+    let config = LogConfig { segment_bytes: 64 << 20, durability: Durability::Never, ..LogConfig::default() };
+    let mut log = open(&env, config);
+    // 300 batches of about 1 KiB: several times the first chunk a read fetches, with headers straddling chunks.
+    let (mut stored, mut starts) = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        let mut b = batch(1, 1_000 + i, 1000 + (i as usize % 7) * 13);
+        log.append(&mut b).expect("append");
+        starts.push(stored.len());
+        stored.extend_from_slice(&b);
+    }
+    let whole = log.read(0, 4 << 20).expect("read all");
+    assert_eq!(whole.next_offset, 300);
+    assert_eq!(&whole.bytes[..], &stored[..], "every batch, byte for byte");
+    // Bounded by bytes: whole batches only, within the budget.
+    let part = log.read(0, 100_000).expect("read part");
+    assert!(part.bytes.len() <= 100_000 && part.next_offset < 300 && part.next_offset > 50);
+    assert_eq!(&part.bytes[..], &stored[..part.bytes.len()]);
+    // Bounded by offset: stops at `upper` whatever the byte budget.
+    let few = log.read_until(10, 4 << 20, 13).expect("read few");
+    assert_eq!(few.next_offset, 13);
+    assert_eq!(&few.bytes[..], &stored[starts[10]..starts[13]]);
+}

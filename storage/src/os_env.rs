@@ -45,15 +45,22 @@ impl LogFile for OsFile {
         self.file.sync_data()
     }
 
-    fn read_vec_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::with_capacity(len);
+    fn read_extend_at(&self, pos: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+        let old = buf.len();
+        buf.reserve(len);
         let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        reader.seek(SeekFrom::Start(pos))?;
-        (&mut *reader).take(len as u64).read_to_end(&mut buf)?;
-        if buf.len() != len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than expected"));
+        let read = reader.seek(SeekFrom::Start(pos)).and_then(|_| (&mut *reader).take(len as u64).read_to_end(buf));
+        match read {
+            Ok(n) if n == len => Ok(()),
+            Ok(_) => {
+                buf.truncate(old);
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than expected"))
+            }
+            Err(e) => {
+                buf.truncate(old);
+                Err(e)
+            }
         }
-        Ok(buf)
     }
 }
 

@@ -17,6 +17,8 @@ use crate::walker::{Step, Walker};
 
 /// Read-ahead used when scanning headers only.
 const HEADER_SCAN_WINDOW: usize = 64 << 10;
+/// Bytes a read fetches first; it reads more (doubling) only while the batches it wants run past them.
+const FIRST_READ: usize = 64 << 10;
 /// Read-ahead used when validating whole batches.
 const RECOVERY_WINDOW: usize = 4 << 20;
 
@@ -373,11 +375,22 @@ impl Segment {
     /// Returns the bytes and the offset after the last batch returned.
     pub(crate) fn read(&self, pos: u64, max_bytes: usize, upper: u64, first_offset: u64) -> Result<(Vec<u8>, u64)> {
         let avail = self.size.saturating_sub(pos);
-        let want = (max_bytes.max(HEADER_LEN) as u64).min(avail);
-        let mut buf = self.log.read_vec_at(pos, want as usize).map_err(|e| StorageError::io(&self.log_path, e))?;
+        let want = (max_bytes.max(HEADER_LEN) as u64).min(avail) as usize;
+        // Read a first chunk and more only while batches below `upper` still fit in `want`: a small poll must not
+        // read (and fault in) megabytes. The buffer is reserved once, so growing it copies nothing.
+        let mut buf = Vec::with_capacity(want);
+        self.log
+            .read_extend_at(pos, want.min(FIRST_READ), &mut buf)
+            .map_err(|e| StorageError::io(&self.log_path, e))?;
         let mut off = 0usize;
         let mut next = first_offset;
-        while off < buf.len() {
+        while off < want {
+            if buf.len() - off < HEADER_LEN && buf.len() < want {
+                // The next header straddles the chunk read so far.
+                let target = (off + HEADER_LEN).max((buf.len() * 2).min(want)).min(want);
+                let (at, more) = (pos + buf.len() as u64, target - buf.len());
+                self.log.read_extend_at(at, more, &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
+            }
             let header = match BatchHeader::parse(&buf[off..]) {
                 Ok(h) => h,
                 Err(_) if off > 0 && buf.len() - off < HEADER_LEN => break,
@@ -395,10 +408,15 @@ impl Segment {
                 break;
             }
             if off + total > buf.len() {
-                if off > 0 {
+                if off > 0 && off + total > want {
                     break;
                 }
-                buf = self.log.read_vec_at(pos, total).map_err(|e| StorageError::io(&self.log_path, e))?;
+                // Grow to hold this batch (at least doubling, within `want`; a first batch larger than `want` is
+                // read whole).
+                let target = (off + total).max((buf.len() * 2).min(want));
+                let more = target - buf.len();
+                let at = pos + buf.len() as u64;
+                self.log.read_extend_at(at, more, &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
             }
             let stored = header.crc;
             let computed = crc_of(&buf[off..off + total]);

@@ -3,66 +3,14 @@
 //! is restarted (SIGTERM, new process on the same data directory) and the durable queue's messages are checked.
 //! pika must be installed (`scripts/install-test-deps.sh` installs it); the test fails clearly when it is not.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_callboard");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/amqp/pika_check.py");
 
-struct Serve {
-    child: Child,
-    amqp: String,
-}
-
-impl Serve {
-    fn start(dir: &Path) -> Serve {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--amqp", "127.0.0.1:0", "--tcp", "off", "--quic", "off", "--http", "off"])
-            .arg("--data-dir")
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut amqp = String::new();
-        loop {
-            let line = lines.next().expect("serve printed ready").expect("read line");
-            if line == "ready" {
-                break;
-            }
-            if let Some(addr) = line.strip_prefix("listening amqp ") {
-                amqp = addr.to_string();
-            }
-        }
-        assert!(!amqp.is_empty(), "serve printed no 'listening amqp' line");
-        Serve { child, amqp }
-    }
-
-    fn stop(mut self) {
-        let ok = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
-        assert!(ok.success());
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                assert!(status.success(), "serve exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("serve did not stop within 20 s of SIGTERM");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "common/serve.rs"]
+mod serve;
+use serve::Serve;
 
 fn run_check(phase: &str, addr: &str) {
     let (host, port) = addr.rsplit_once(':').expect("host:port");
@@ -98,10 +46,10 @@ fn pika_publishes_consumes_and_finds_durable_messages_after_a_restart() {
         "the Python package pika is not installed; run scripts/install-test-deps.sh (or pip install pika)"
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let serve = Serve::start(dir.path());
-    run_check("before", &serve.amqp);
+    let serve = Serve::start(dir.path(), &["amqp"]);
+    run_check("before", serve.addr("amqp"));
     serve.stop();
-    let serve = Serve::start(dir.path());
-    run_check("after", &serve.amqp);
+    let serve = Serve::start(dir.path(), &["amqp"]);
+    run_check("after", serve.addr("amqp"));
     serve.stop();
 }

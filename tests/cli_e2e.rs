@@ -3,78 +3,33 @@
 //! consumers, and the errors people see (unknown topic, server unreachable, bad arguments).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_callboard");
+#[path = "common/serve.rs"]
+mod serve;
+use serve::{BIN, Serve, terminate, wait_timeout};
 
-/// A running `callboard serve`, killed with SIGTERM on drop.
+/// A running `callboard serve` with TCP and QUIC listeners, killed on drop.
 struct Server {
-    child: Child,
+    serve: Serve,
     tcp: String,
     quic: String,
 }
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--tcp", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--http", "off", "--amqp", "off"])
-            .arg("--data-dir")
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let (mut tcp, mut quic) = (String::new(), String::new());
-        loop {
-            let line = lines.next().expect("serve printed ready").expect("read line");
-            if line == "ready" {
-                break;
-            }
-            let parts: Vec<&str> = line.split(' ').collect();
-            match parts.as_slice() {
-                ["listening", "tcp", addr] => tcp = addr.to_string(),
-                ["listening", "quic", addr] => quic = addr.to_string(),
-                other => panic!("unexpected line {other:?}"),
-            }
-        }
-        assert!(!tcp.is_empty() && !quic.is_empty());
-        Server { child, tcp, quic }
+        let serve = Serve::start(dir, &["tcp", "quic"]);
+        let (tcp, quic) = (serve.addr("tcp").to_string(), serve.addr("quic").to_string());
+        Server { serve, tcp, quic }
     }
 
     /// SIGTERM, then waits for a clean exit.
-    fn stop(mut self) {
-        terminate(&mut self.child);
-        let status = wait_timeout(&mut self.child, Duration::from_secs(20)).expect("serve exits after SIGTERM");
-        assert!(status.success(), "serve exited with {status}");
+    fn stop(self) {
+        self.serve.stop();
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn terminate(child: &mut Child) {
-    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
-    assert!(ok.success());
-}
-
-fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 fn cli(server: &Server, args: &[&str]) -> Output {

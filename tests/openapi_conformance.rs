@@ -4,12 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_callboard");
 /// Longest one schemathesis pass may run before the test fails.
 const PASS_TIMEOUT: Duration = Duration::from_secs(100);
 
@@ -46,43 +45,9 @@ include-operation-id = "poll"
 checks.positive_data_acceptance.enabled = false
 "#;
 
-struct Server {
-    child: Child,
-    http: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--http", "127.0.0.1:0", "--tcp", "off", "--quic", "off", "--amqp", "off"])
-            .arg("--data-dir")
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut http = String::new();
-        loop {
-            let line = lines.next().expect("serve printed ready").expect("read line");
-            match line.split(' ').collect::<Vec<_>>().as_slice() {
-                ["ready"] => break,
-                ["listening", "http", addr] => http = addr.to_string(),
-                other => panic!("unexpected line {other:?}"),
-            }
-        }
-        assert!(!http.is_empty(), "no `listening http` line");
-        Server { child, http }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "common/serve.rs"]
+mod serve;
+use serve::Serve;
 
 fn post(base: &str, path: &str, body: serde_json::Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into();
@@ -152,8 +117,8 @@ fn rest_api_conforms_to_its_openapi_document() {
         "schemathesis (`st`) is missing: install it with scripts/install-test-deps.sh (pip install schemathesis)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"));
-    let base = format!("http://{}", server.http);
+    let server = Serve::start(&dir.path().join("data"), &["http"]);
+    let base = format!("http://{}", server.addr("http"));
     post(&base, "/api/v1/streams", serde_json::json!({"name": "conf"}));
     post(
         &base,
@@ -175,8 +140,8 @@ fn rest_api_conforms_to_its_openapi_document() {
 
     // Stateful, on a fresh server: sequences linked by the API's own responses (create, read, delete), with the
     // names they create rather than pinned ones.
-    let server = Server::start(&dir.path().join("data-stateful"));
-    let schema = format!("http://{}/api/v1/openapi.json", server.http);
+    let server = Serve::start(&dir.path().join("data-stateful"), &["http"]);
+    let schema = format!("http://{}/api/v1/openapi.json", server.addr("http"));
 
     // Topic creation and partition growth are left out for the reason given on `CONFIG`.
     let stateful_config = dir.path().join("stateful.toml");

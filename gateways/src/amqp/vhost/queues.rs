@@ -225,11 +225,7 @@ impl VHost {
     pub async fn bind_queue(&self, b: &qu::Bind, connection: u64) -> Result<(), AmqpError> {
         let _admin = self.admin.lock().await;
         self.queue(b.queue.as_str(), connection)?;
-        let binding = Binding {
-            destination: Destination::Queue(b.queue.to_string()),
-            routing_key: b.routing_key.to_string(),
-            arguments: b.arguments.clone(),
-        };
+        let binding = queue_binding(b.queue.as_str(), b.routing_key.as_str(), &b.arguments);
         self.add_binding(b.exchange.as_str(), binding)?;
         self.persist()
     }
@@ -238,11 +234,7 @@ impl VHost {
     pub async fn unbind_queue(&self, b: &qu::Unbind, connection: u64) -> Result<(), AmqpError> {
         let _admin = self.admin.lock().await;
         self.queue(b.queue.as_str(), connection)?;
-        let binding = Binding {
-            destination: Destination::Queue(b.queue.to_string()),
-            routing_key: b.routing_key.to_string(),
-            arguments: b.arguments.clone(),
-        };
+        let binding = queue_binding(b.queue.as_str(), b.routing_key.as_str(), &b.arguments);
         self.remove_binding(b.exchange.as_str(), &binding)?;
         self.persist()
     }
@@ -302,6 +294,15 @@ fn server_name(shared: &Shared) -> String {
     let bits = (u128::from(a) << 64) | u128::from(b);
     let name: String = (0..22).map(|i| alphabet[((bits >> (i * 6)) & 63) as usize] as char).collect();
     format!("amq.gen-{name}")
+}
+
+/// The binding of a queue to an exchange, as `queue.bind` and `queue.unbind` name it.
+fn queue_binding(queue: &str, routing_key: &str, arguments: &FieldTable) -> Binding {
+    Binding {
+        destination: Destination::Queue(queue.to_string()),
+        routing_key: routing_key.to_string(),
+        arguments: arguments.clone(),
+    }
 }
 
 #[cfg(test)]

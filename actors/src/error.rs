@@ -114,6 +114,9 @@ pub enum BrokerError {
     /// A configured limit was reached.
     #[error("limit reached: {0}")]
     LimitExceeded(String),
+    /// A broker-wide resource budget (file descriptors, partitions, memory) would be exceeded.
+    #[error("resource limit: {0}")]
+    ResourceLimit(String),
     /// The consumer group has no such member.
     #[error("group '{group}' has no member '{member_id}' (it left or expired); join again")]
     UnknownMember {
@@ -192,6 +195,7 @@ impl BrokerError {
             BrokerError::UnknownProducer(_) => ErrorCode::UnknownProducer,
             BrokerError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
             BrokerError::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            BrokerError::ResourceLimit(_) => ErrorCode::ResourceLimit,
             BrokerError::ShuttingDown => ErrorCode::ShuttingDown,
             BrokerError::UnknownMember { .. } => ErrorCode::UnknownMember,
             BrokerError::StaleGeneration { .. } => ErrorCode::StaleGeneration,

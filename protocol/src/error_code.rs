@@ -76,6 +76,8 @@ wire_enum! {
         UnknownApi = 32,
         /// The first request of a connection was not the handshake.
         HandshakeRequired = 33,
+        /// A broker-wide resource budget (file descriptors, partitions, memory) would be exceeded.
+        ResourceLimit = 34,
     }
 }
 

@@ -113,6 +113,7 @@ pub fn code_status(code: ErrorCode) -> StatusCode {
         | ErrorCode::OutOfOrderSequence
         | ErrorCode::ProducerFenced
         | ErrorCode::LimitExceeded
+        | ErrorCode::ResourceLimit
         | ErrorCode::Locked => StatusCode::CONFLICT,
         ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::TooManyParkedPolls => StatusCode::TOO_MANY_REQUESTS,

@@ -11,11 +11,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    // RUST_LOG wins; otherwise `serve` logs at info and the client commands only warnings and errors, unless `-v`
+    // (info) or `-vv` (debug) asks for more.
+    let default_level = args.default_log_level();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .init();
-    let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

@@ -344,3 +344,27 @@ fn counted_and_resumed_consumers_print_every_message_once() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no partition 7"));
     server.stop();
 }
+
+#[test]
+fn client_commands_are_quiet_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["topic", "list"])
+            .args(extra)
+            .args(["--server", &server.tcp])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run cli")
+    };
+    let quiet = run(&[]);
+    assert!(quiet.status.success());
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert!(!stderr.contains("INFO"), "a client command logged at info without -v: {stderr}");
+    let verbose = run(&["-v"]);
+    assert!(verbose.status.success());
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(stderr.contains("INFO"), "-v shows info logs: {stderr}");
+    server.stop();
+}

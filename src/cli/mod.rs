@@ -23,6 +23,20 @@ pub use connect::ClientArgs;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log more on standard error: `-v` info, `-vv` debug (RUST_LOG overrides). `serve` logs at info anyway.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+impl Cli {
+    /// The log filter used when RUST_LOG is not set.
+    pub fn default_log_level(&self) -> &'static str {
+        match (self.verbose, &self.command) {
+            (0, Command::Serve(_)) | (1, _) => "info",
+            (0, _) => "warn",
+            _ => "debug",
+        }
+    }
 }
 
 #[derive(Subcommand)]

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Installs what Callboard's tests need beyond Rust, only when it is missing: Debian's chromium and chromium-driver
-# (console browser test) and the PyPI packages schemathesis (OpenAPI conformance) and pika (AMQP client test).
+# Installs what Callboard's tests need beyond Rust, only when it is missing, at pinned versions: Debian's chromium and
+# chromium-driver (console browser test) and the PyPI packages schemathesis (OpenAPI conformance) and pika (AMQP
+# client test and the crash soak).
 set -euo pipefail
+
+# PyPI keeps every release, so these are exact. Debian's security archive replaces a package when it is updated, so
+# the Chromium pin is tried first and the archive's current build taken when the pinned one is gone.
+SCHEMATHESIS_VERSION=4.32.5
+PIKA_VERSION=1.4.4
+CHROMIUM_VERSION=148.0.7778.167-1~deb12u1
 
 packages=()
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
@@ -12,12 +19,18 @@ if ((${#packages[@]})); then
   echo "installing Debian packages: ${packages[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  pinned=()
+  for p in "${packages[@]}"; do pinned+=("$p=$CHROMIUM_VERSION"); done
+  if ! $sudo apt-get install -y -qq --no-install-recommends "${pinned[@]}" >/dev/null 2>&1; then
+    echo "chromium $CHROMIUM_VERSION is no longer in the archive; installing its current build" >&2
+    $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  fi
 fi
 
+installed() { python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('$1') != '$2')" >/dev/null 2>&1; }
 python_packages=()
-python3 -c 'import schemathesis' >/dev/null 2>&1 || python_packages+=(schemathesis)
-python3 -c 'import pika' >/dev/null 2>&1 || python_packages+=(pika)
+installed schemathesis "$SCHEMATHESIS_VERSION" || python_packages+=("schemathesis==$SCHEMATHESIS_VERSION")
+installed pika "$PIKA_VERSION" || python_packages+=("pika==$PIKA_VERSION")
 if ((${#python_packages[@]})); then
   echo "installing PyPI packages: ${python_packages[*]}" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${python_packages[@]}"

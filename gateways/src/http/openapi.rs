@@ -104,3 +104,25 @@ pub(crate) fn document_json() -> &'static str {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The name rules the document states are the ones the broker enforces: a client generating names from the
+    /// schema (schemathesis did, with a `$` prefix) never sees a schema-valid name refused.
+    #[test]
+    fn documented_name_rules_match_the_broker() {
+        let doc: serde_json::Value = serde_json::from_str(document_json()).expect("json");
+        let samples = ["orders", "$amqp", "a$", "a/b", "tab\there", "\u{85}x", "x\u{7f}", "é💡 x", " ", "."];
+        for schema in ["CreateStream", "CreateTopic"] {
+            let name = &doc["components"]["schemas"][schema]["properties"]["name"];
+            let pattern = regex::Regex::new(name["pattern"].as_str().expect("pattern")).expect("regex");
+            assert_eq!(name["maxLength"], callboard_actors::MAX_NAME_BYTES);
+            for sample in samples {
+                let broker = callboard_actors::validate_name(sample).is_ok();
+                assert_eq!(pattern.is_match(sample), broker, "{schema}: {sample:?}");
+            }
+        }
+    }
+}

@@ -15,3 +15,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace "$@"
 fi
+
+# A short crash soak (SIGKILL mid-write, restart, every acknowledged message checked); `scripts/soak.sh 100` is the
+# long run.
+scripts/soak.sh 5 --debug

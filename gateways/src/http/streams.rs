@@ -14,7 +14,12 @@ use super::responses::{AppState, BadRequest, Conflict, NotFound, NotJson, Stream
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateStream {
     /// Stream name: printable UTF-8 without `/`, not starting with `$` (reserved), at most 255 bytes.
-    #[schema(min_length = 1, max_length = 255, pattern = "^[^$/\\u0000-\\u001f\\u007f-\\u009f][^/\\u0000-\\u001f\\u007f-\\u009f]*$", example = "orders")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^$/\\u0000-\\u001f\\u007f-\\u009f][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "orders"
+    )]
     pub name: String,
 }
 

@@ -28,7 +28,12 @@ pub(crate) struct CreateDedup {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateTopic {
     /// Topic name: printable UTF-8 without `/`, not starting with `$` (reserved), at most 255 bytes.
-    #[schema(min_length = 1, max_length = 255, pattern = "^[^$/\\u0000-\\u001f\\u007f-\\u009f][^/\\u0000-\\u001f\\u007f-\\u009f]*$", example = "events")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^$/\\u0000-\\u001f\\u007f-\\u009f][^/\\u0000-\\u001f\\u007f-\\u009f]*$",
+        example = "events"
+    )]
     pub name: String,
     /// Number of partitions (default 1).
     #[schema(minimum = 1, maximum = 10000)]

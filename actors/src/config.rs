@@ -35,10 +35,23 @@ impl TopicConfigExt for TopicConfig {
                 self.partitions
             )));
         }
-        if let Some(d) = self.dedup
-            && (d.max_ids == 0 || d.max_ids > 10_000_000)
-        {
-            return Err(BrokerError::InvalidConfig("dedup.max_ids must be between 1 and 10 000 000".into()));
+        if let Some(d) = self.dedup {
+            if d.max_ids == 0 || d.max_ids > 10_000_000 {
+                return Err(BrokerError::InvalidConfig("dedup.max_ids must be between 1 and 10 000 000".into()));
+            }
+            if d.max_age_ms == 0 {
+                return Err(BrokerError::InvalidConfig("dedup.max_age_ms must be at least 1".into()));
+            }
+        }
+        // Durations are any u64 of milliseconds (u64::MAX meaning forever: time arithmetic saturates), but 0 would
+        // delete every sealed segment at once.
+        if self.retention_age_ms == Some(0) {
+            return Err(BrokerError::InvalidConfig(
+                "retention_age_ms must be at least 1 (omit it to keep forever)".into(),
+            ));
+        }
+        if self.retention_bytes == Some(0) {
+            return Err(BrokerError::InvalidConfig("retention_bytes must be at least 1 (omit it for no limit)".into()));
         }
         self.log_config().validate().map_err(|e| BrokerError::InvalidConfig(e.to_string()))
     }
@@ -115,5 +128,26 @@ impl BrokerConfig {
     /// The default configuration with the given data directory.
     pub fn with_data_dir(dir: impl Into<PathBuf>) -> Self {
         BrokerConfig { data_dir: dir.into(), ..BrokerConfig::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_config_ranges_are_checked_once_for_every_interface() {
+        let ok = |c: TopicConfig| c.validate().is_ok();
+        let base = TopicConfig::default();
+        assert!(ok(TopicConfig { retention_age_ms: Some(u64::MAX), retention_bytes: Some(u64::MAX), ..base.clone() }));
+        assert!(ok(TopicConfig { dedup: Some(DedupWindow { max_ids: 1, max_age_ms: u64::MAX }), ..base.clone() }));
+        assert!(!ok(TopicConfig { retention_age_ms: Some(0), ..base.clone() }));
+        assert!(!ok(TopicConfig { retention_bytes: Some(0), ..base.clone() }));
+        assert!(!ok(TopicConfig { dedup: Some(DedupWindow { max_ids: 1, max_age_ms: 0 }), ..base.clone() }));
+        assert!(!ok(TopicConfig { segment_bytes: 10, ..base.clone() }));
+        assert!(!ok(TopicConfig { partitions: 0, ..base.clone() }));
+        // Forever must stay forever once converted for storage: no wrap to a negative age.
+        let forever = TopicConfig { retention_age_ms: Some(u64::MAX), ..base }.log_config();
+        assert_eq!(forever.retention_age.map(callboard_storage::millis_i64), Some(i64::MAX));
     }
 }

@@ -53,6 +53,12 @@ impl Default for LogConfig {
     }
 }
 
+/// A duration in whole milliseconds as an `i64`, saturating at `i64::MAX` (about 292 million years): durations
+/// meaning "forever" (`u64::MAX` ms) must never wrap negative in time arithmetic.
+pub fn millis_i64(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 impl LogConfig {
     /// Checks every value is in range.
     pub fn validate(&self) -> Result<()> {

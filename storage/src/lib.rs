@@ -39,7 +39,7 @@ mod sim_env;
 mod walker;
 
 pub use commit::{Committer, FSYNC_SECONDS};
-pub use config::{Durability, LogConfig};
+pub use config::{Durability, LogConfig, millis_i64};
 pub use env::{DirLock, Env, LogFile};
 pub use error::{Result, StorageError};
 pub use log::{APPEND_SECONDS, Appended, PartitionLog, RESERVED_FILES, ReadBatches, RetentionReport, SegmentInfo};

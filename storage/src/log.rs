@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::checkpoint;
 use crate::commit::Committer;
-use crate::config::{Durability, LogConfig};
+use crate::config::{Durability, LogConfig, millis_i64};
 use crate::env::{DirLock, Env};
 use crate::error::{Result, StorageError};
 use crate::os_env::{LOCK_FILE, OsEnv};
@@ -219,7 +219,7 @@ impl PartitionLog {
         self.committer.advance(header.next_offset());
         metrics::histogram!(APPEND_SECONDS).record(started.elapsed().as_secs_f64());
         if let Durability::Interval(every) = self.config.durability
-            && let Err(e) = self.committer.sync_if_older(every.as_millis() as i64, self.env.now_ms())
+            && let Err(e) = self.committer.sync_if_older(millis_i64(every), self.env.now_ms())
         {
             warn!(dir = %self.dir.display(), error = %e, "interval sync failed");
         }
@@ -233,8 +233,7 @@ impl PartitionLog {
             return Ok(());
         }
         let full = active.size + batch_len as u64 > self.config.segment_bytes;
-        let old =
-            self.config.segment_age.is_some_and(|age| now.saturating_sub(active.opened_ms) >= age.as_millis() as i64);
+        let old = self.config.segment_age.is_some_and(|age| now.saturating_sub(active.opened_ms) >= millis_i64(age));
         let offsets_exhausted = active.next_offset + u64::from(records) - active.base_offset > u64::from(u32::MAX);
         if full || old || offsets_exhausted { self.roll() } else { Ok(()) }
     }
@@ -393,7 +392,8 @@ impl PartitionLog {
         let mut total: u64 = self.size_bytes();
         let mut doomed = Vec::new();
         for seg in self.segments.values().rev().skip(1).collect::<Vec<_>>().into_iter().rev() {
-            let too_old = self.config.retention_age.is_some_and(|age| seg.max_timestamp < now - age.as_millis() as i64);
+            let too_old =
+                self.config.retention_age.is_some_and(|age| seg.max_timestamp < now.saturating_sub(millis_i64(age)));
             let too_big = self.config.retention_bytes.is_some_and(|limit| total - seg.size >= limit);
             if !(too_old || too_big) {
                 break;
@@ -431,7 +431,7 @@ impl PartitionLog {
     /// Under `Durability::Interval`, syncs if the interval has passed since the last sync (for an owner's timer).
     pub fn flush_if_due(&self) -> Result<()> {
         match self.config.durability {
-            Durability::Interval(every) => self.committer.sync_if_older(every.as_millis() as i64, self.env.now_ms()),
+            Durability::Interval(every) => self.committer.sync_if_older(millis_i64(every), self.env.now_ms()),
             _ => Ok(()),
         }
     }

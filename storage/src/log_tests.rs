@@ -216,6 +216,26 @@ fn retention_by_size_and_age() {
 }
 
 #[test]
+fn retention_and_segment_age_of_forever_keep_everything() {
+    // `u64::MAX` ms is the natural "forever"; cast to i64 it used to wrap to -1 ms, so every sealed segment was
+    // "too old" (and every append rolled a segment).
+    let env = SimEnv::new();
+    let forever = Duration::from_millis(u64::MAX);
+    let config = LogConfig { retention_age: Some(forever), segment_age: Some(forever), ..small_config() };
+    let mut log = open(&env, config);
+    let t0 = env.now_ms();
+    for _ in 0..30 {
+        log.append(&mut batch(1, t0, 400)).expect("append");
+    }
+    let segments = log.segments().len();
+    assert!((2..10).contains(&segments), "rolled by size only: {segments} segments");
+    env.advance_ms(1_000_000);
+    let report = log.enforce_retention().expect("retention");
+    assert_eq!(report.segments_deleted, 0);
+    assert_eq!(all_offsets(&log, 0).len(), 30);
+}
+
+#[test]
 fn truncate_to_cuts_at_the_batch_holding_the_offset() {
     let env = SimEnv::new();
     let mut log = open(&env, small_config());

@@ -18,7 +18,7 @@ impl Dedup {
 
     /// Forgets ids older than the window.
     pub(crate) fn expire(&mut self, now_ms: i64) {
-        let horizon = now_ms.saturating_sub(self.window.max_age_ms as i64);
+        let horizon = now_ms.saturating_sub(i64::try_from(self.window.max_age_ms).unwrap_or(i64::MAX));
         while let Some(&(id, at)) = self.order.front() {
             if at >= horizon && self.order.len() <= self.window.max_ids {
                 break;
@@ -42,7 +42,7 @@ impl Dedup {
 
     /// Oldest timestamp that still matters when rebuilding the window from the log.
     pub(crate) fn horizon(&self, now_ms: i64) -> i64 {
-        now_ms.saturating_sub(self.window.max_age_ms as i64)
+        now_ms.saturating_sub(i64::try_from(self.window.max_age_ms).unwrap_or(i64::MAX))
     }
 }
 
@@ -62,5 +62,14 @@ mod tests {
         d.expire(115);
         assert!(!d.contains(2), "age bound");
         assert!(d.contains(3));
+    }
+
+    #[test]
+    fn a_window_of_forever_keeps_ids() {
+        // u64::MAX ms used to wrap to -1 ms as i64, so the horizon lay in the future and every id was forgotten.
+        let mut d = Dedup::new(DedupWindow { max_ids: 10, max_age_ms: u64::MAX });
+        d.insert(1, 1_000);
+        d.expire(2_000);
+        assert!(d.contains(1));
     }
 }

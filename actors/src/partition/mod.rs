@@ -120,7 +120,7 @@ impl PartitionActor {
             Some(window) => Some(rebuild_dedup(&log, Dedup::new(window), s.env.now_ms())?),
             None => None,
         };
-        let horizon = s.env.now_ms().saturating_sub(s.producer_expiry.as_millis() as i64);
+        let horizon = s.env.now_ms().saturating_sub(s.producer_expiry.as_millis().min(i64::MAX as u128) as i64);
         let from = log.offset_for_timestamp(horizon)?.unwrap_or(log.next_offset());
         self.producers = Producers::load(&log, &s.dir, from)?;
         self.log = Some(log);
@@ -168,7 +168,8 @@ impl PartitionActor {
     }
 
     fn run_retention(&mut self) {
-        let horizon = self.setup.env.now_ms().saturating_sub(self.setup.producer_expiry.as_millis() as i64);
+        let horizon =
+            self.setup.env.now_ms().saturating_sub(self.setup.producer_expiry.as_millis().min(i64::MAX as u128) as i64);
         self.producers.expire(horizon);
         if let Some(log) = self.log.as_mut() {
             match log.enforce_retention() {

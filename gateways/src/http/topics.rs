@@ -18,8 +18,8 @@ pub(crate) struct CreateDedup {
     /// At most this many ids are remembered per partition.
     #[schema(minimum = 1, maximum = 10000000)]
     pub max_ids: usize,
-    /// Ids older than this are forgotten.
-    #[schema(maximum = 18446744073709551615_u64)]
+    /// Ids older than this are forgotten (at least 1 ms; `u64::MAX` is forever).
+    #[schema(minimum = 1, maximum = 18446744073709551615_u64)]
     pub max_age_ms: u64,
 }
 
@@ -41,11 +41,11 @@ pub(crate) struct CreateTopic {
     /// `always` (fsync before acknowledging, the default), `never` (left to the OS) or `interval:MS`.
     #[schema(pattern = "^(always|never|interval:[0-9]{1,19})$", example = "always")]
     pub durability: Option<String>,
-    /// Delete sealed segments whose newest message is older than this.
-    #[schema(maximum = 18446744073709551615_u64)]
+    /// Delete sealed segments whose newest message is older than this (at least 1 ms; `u64::MAX` is forever).
+    #[schema(minimum = 1, maximum = 18446744073709551615_u64)]
     pub retention_age_ms: Option<u64>,
-    /// Delete the oldest sealed segments while a partition is larger than this.
-    #[schema(maximum = 18446744073709551615_u64)]
+    /// Delete the oldest sealed segments while a partition is larger than this (at least 1 byte).
+    #[schema(minimum = 1, maximum = 18446744073709551615_u64)]
     pub retention_bytes: Option<u64>,
     /// Segment size, 1 KiB to 2 GiB (default 1 GiB).
     #[schema(minimum = 1024, maximum = 2147483648_u64)]

@@ -258,12 +258,14 @@ enum Kept {
 fn drop_duplicates(batch: &[u8], seen: impl Fn(u128) -> bool) -> Result<(Kept, Vec<u128>, u32)> {
     let view = validate(batch).map_err(StorageError::from)?;
     let mut ids = Vec::new();
+    // Ids already kept from this batch: a set, so a batch of n records costs O(n), not O(n²).
+    let mut in_batch = std::collections::HashSet::new();
     let mut keep = Vec::new();
     let mut dropped = 0u32;
     for record in view.records() {
         let record = record.map_err(StorageError::from)?;
         match record.id {
-            Some(id) if seen(id) || ids.contains(&id) => dropped += 1,
+            Some(id) if seen(id) || !in_batch.insert(id) => dropped += 1,
             Some(id) => {
                 ids.push(id);
                 keep.push(record);

@@ -123,6 +123,11 @@ impl BatchHeader {
         if header.record_count == 0 {
             return Err(BatchError::Empty);
         }
+        // Offsets are `base_offset + delta` for deltas below `record_count`: a base offset that would overflow is
+        // refused here, so no later offset arithmetic on a client's batch can (before the broker stamps its own).
+        if header.base_offset.checked_add(u64::from(header.record_count)).is_none() {
+            return Err(BatchError::Inconsistent("base offset + record count overflows 64 bits"));
+        }
         Ok(header)
     }
 

@@ -197,3 +197,19 @@ fn extreme_timestamps_round_trip() {
     let ts: Vec<i64> = batch.records().map(|r| r.expect("record").timestamp).collect();
     assert_eq!(ts, vec![i64::MIN, i64::MAX]);
 }
+
+#[test]
+fn a_base_offset_that_would_overflow_is_refused_not_panicked_on() {
+    // A client chooses the base offset of the batch it sends; offsets of its records were computed with unchecked
+    // `base_offset + delta` before the broker stamped its own (a panic in debug builds, a wrap in release).
+    let mut bytes = sample();
+    for base in [u64::MAX, u64::MAX - 1] {
+        set_base_offset(&mut bytes, base);
+        assert!(matches!(validate(&bytes), Err(BatchError::Inconsistent(_))), "base {base}");
+        assert!(BatchHeader::parse(&bytes).is_err());
+    }
+    set_base_offset(&mut bytes, u64::MAX - 2);
+    let batch = validate(&bytes).expect("the last offsets that fit");
+    assert_eq!(batch.header().next_offset(), u64::MAX);
+    assert_eq!(batch.records().map(|r| r.expect("record").offset).last(), Some(u64::MAX - 1));
+}

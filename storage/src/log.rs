@@ -365,6 +365,24 @@ impl PartitionLog {
         Ok(next)
     }
 
+    /// After a failed fsync, drops everything above the last durable offset and returns it.
+    ///
+    /// A failed fsync may have lost any write since the last good one while the page cache still shows it (Linux
+    /// marks the failed pages clean, so a later fsync "succeeds" without writing them: PostgreSQL's fsyncgate).
+    /// Keeping that tail would let a reopened log serve it and acknowledge a producer's retry of it as a duplicate
+    /// although it may never reach the disk; cutting it makes the retry be written and synced again. Does nothing
+    /// when no fsync failed.
+    pub fn discard_undurable(&mut self) -> Result<u64> {
+        if self.committer.failure().is_none() {
+            return Ok(self.next_offset());
+        }
+        let durable = self.committer.durable_offset().max(self.log_start);
+        let next = self.truncate_to(durable)?;
+        self.active().sync_log()?;
+        warn!(dir = %self.dir.display(), durable, "an fsync failed: discarded everything written after the last good one");
+        Ok(next)
+    }
+
     /// Advances the log start offset to `offset` (durably) and deletes every segment wholly below it. Reads below
     /// it fail from now on. Returns the new log start offset.
     pub fn delete_records_before(&mut self, offset: u64) -> Result<u64> {

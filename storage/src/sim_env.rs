@@ -17,6 +17,10 @@ const ENOSPC: i32 = 28;
 struct Inode {
     data: Vec<u8>,
     durable: Vec<u8>,
+    /// Bytes `start..end` whose fsync failed. Linux marks such pages clean, so they stay readable in the page cache
+    /// but no later fsync writes them: until they are truncated away they never become durable (what the disk
+    /// holds there is modelled as zeros).
+    lost: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +92,7 @@ impl SimEnv {
         let live: HashSet<u64> = st.names.values().copied().collect();
         st.inodes.retain(|id, _| live.contains(id));
         for inode in st.inodes.values_mut() {
+            inode.lost = None;
             let keep = match mode {
                 CrashMode::TornTail { keep_per_mille }
                     if inode.data.len() > inode.durable.len() && inode.data.starts_with(&inode.durable) =>
@@ -213,18 +218,31 @@ impl LogFile for SimFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.with(|st, id| {
-            inode(st, id).data.resize(len as usize, 0);
+            let i = inode(st, id);
+            i.data.resize(len as usize, 0);
+            // Truncating drops the pages whose writeback failed; what is below the cut keeps its fate.
+            i.lost = i.lost.and_then(|(s, e)| (s < len as usize).then_some((s, e.min(len as usize))));
             Ok(())
         })
     }
 
     fn sync_data(&self) -> io::Result<()> {
         self.with(|st, id| {
-            if st.fail_sync {
+            let fail = st.fail_sync;
+            let i = inode(st, id);
+            if fail {
+                let (start, end) = (i.durable.len().min(i.data.len()), i.data.len());
+                let (start, end) = i.lost.map_or((start, end), |(s, e)| (s.min(start), e.max(end)));
+                i.lost = (start < end).then_some((start, end));
                 return Err(io::Error::other("injected fsync failure"));
             }
-            let i = inode(st, id);
             i.durable = i.data.clone();
+            if let Some((start, end)) = i.lost {
+                let end = end.min(i.durable.len());
+                if start < end {
+                    i.durable[start..end].fill(0);
+                }
+            }
             Ok(())
         })
     }

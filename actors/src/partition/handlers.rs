@@ -66,6 +66,12 @@ impl PartitionActor {
         {
             return Err(self.read_only(reason.clone()));
         }
+        // A log whose fsync failed takes nothing until the restart has cut its undurable tail: not even a batch
+        // answered from memory (an idempotent retry, duplicate ids), which would never call the log and so never
+        // trigger that restart.
+        if let Some(cause) = self.serving()?.committer().failure() {
+            return Err(StorageError::Failed { path: self.setup.dir.clone(), cause }.into());
+        }
         let max = self.setup.config.max_message_bytes;
         if batch.len() > max as usize {
             return Err(BrokerError::MessageTooLarge { size: batch.len(), max });
@@ -92,8 +98,12 @@ impl PartitionActor {
                 Kept::All => {}
                 Kept::Some(rebuilt) => batch = rebuilt,
                 Kept::None => {
-                    let base_offset = self.serving()?.next_offset();
-                    return Ok((AppendAck { base_offset, stored: 0, duplicates }, None));
+                    // Every record repeats one already written, maybe not yet durable: answer after the same fsync.
+                    let log = self.serving()?;
+                    let base_offset = log.next_offset();
+                    let sync = matches!(self.setup.config.durability, DurabilityPolicy::Always)
+                        .then(|| (log.committer(), base_offset));
+                    return Ok((AppendAck { base_offset, stored: 0, duplicates }, sync));
                 }
             }
         }

@@ -293,8 +293,15 @@ impl Actor for PartitionActor {
 
 impl Supervised for PartitionActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        // Drop the log without a clean close: the reopen validates the active segment.
-        self.log = None;
+        // Drop the log without a clean close: the reopen validates the active segment. After a failed fsync, first
+        // cut what was written since the last good one: it may never reach the disk, so it must not be served or
+        // count as already stored when a producer retries it.
+        if let Some(mut log) = self.log.take()
+            && let Err(e) = log.discard_undurable()
+        {
+            warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e,
+                "discarding the tail after a failed fsync failed");
+        }
         self.timers.clear();
         self.offsets = None;
         self.dedup = None;

@@ -112,7 +112,7 @@ impl Broker {
     /// Opens (or creates) the data directory, locks it, loads the metadata and starts every topic's actors.
     pub async fn start(config: BrokerConfig) -> Result<Broker> {
         let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| BrokerError::io(&dir, e))?;
+        callboard_storage::create_dir_all_synced(&dir).map_err(|e| BrokerError::io(&dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = std::fs::OpenOptions::new()
             .create(true)

@@ -31,6 +31,8 @@ mod system;
 mod topic;
 
 pub use broker::BrokerActor;
+/// Atomic, durable whole-file replacement and directory creation, for gateways that keep files of their own.
+pub use callboard_storage::{create_dir_all_synced, replace_file};
 pub use config::{BrokerConfig, TopicConfigExt};
 pub use error::{BrokerError, Result};
 pub use fault::FaultEnv;

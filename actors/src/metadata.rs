@@ -4,7 +4,6 @@
 //! Directories use numeric ids: `<data_dir>/streams/<stream_id>/<topic_id>/<partition>/`.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -141,21 +140,11 @@ impl Metadata {
     }
 }
 
-/// Replaces `dir/name` with `bytes` atomically and durably: write a temporary file, fsync it, rename it over the
-/// old one, fsync the directory.
+/// Replaces `dir/name` with `bytes` atomically and durably (storage's one algorithm: temporary file, fsync, rename,
+/// fsync of the directory).
 pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
-    let mut file = fs::File::create(&tmp).map_err(|e| BrokerError::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| BrokerError::io(&tmp, e))?;
-    file.sync_all().map_err(|e| BrokerError::io(&tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| BrokerError::io(&path, e))?;
-    sync_dir(dir)
-}
-
-/// Fsyncs a directory so that entries created, renamed or removed in it are durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| BrokerError::io(dir, e))
+    callboard_storage::replace_file(&path, bytes, false).map_err(|e| BrokerError::io(&path, e))
 }
 
 /// Directory of a topic.

@@ -2,7 +2,6 @@
 //! start and reused afterwards, or PEM files the operator configures) and the rustls/quinn server configuration,
 //! always built with the ring provider (never a process-wide default).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -102,7 +101,7 @@ impl Identity {
 
 /// Generates a self-signed certificate and key and writes them (each through a temporary file, then renamed).
 fn generate_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), GatewayError> {
-    std::fs::create_dir_all(dir).map_err(|e| GatewayError::file("creating", dir, e))?;
+    callboard_actors::create_dir_all_synced(dir).map_err(|e| GatewayError::file("creating", dir, e))?;
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     let generated = rcgen::generate_simple_self_signed(names).map_err(|e| GatewayError::Certificate(e.to_string()))?;
     write_file(key, generated.signing_key.serialize_pem().as_bytes(), true)?;
@@ -112,19 +111,7 @@ fn generate_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), Gatew
 }
 
 fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), GatewayError> {
-    let tmp = path.with_extension("pem.tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let mut file = options.open(&tmp).map_err(|e| GatewayError::file("creating", &tmp, e))?;
-    file.write_all(contents).and_then(|()| file.sync_all()).map_err(|e| GatewayError::file("writing", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| GatewayError::file("renaming", &tmp, e))
+    callboard_actors::replace_file(path, contents, private).map_err(|e| GatewayError::file("writing", path, e))
 }
 
 /// Flow-control windows and MTU discovery sized for 1 MiB batches (the same values the SDK uses).

@@ -37,16 +37,10 @@ fn parse(text: &str) -> Option<u64> {
 
 /// Atomically replaces the checkpoint.
 pub(crate) fn write(env: &dyn Env, dir: &Path, offset: u64) -> Result<()> {
-    let tmp = dir.join(format!("{LOG_START_FILE}{TMP_SUFFIX}"));
     let path = dir.join(LOG_START_FILE);
     let text = offset.to_string();
     let body = format!("v1 {text} {}\n", crc32c::crc32c(text.as_bytes()));
-    let file = env.open_file(&tmp, true).map_err(|e| StorageError::io(&tmp, e))?;
-    file.set_len(0).map_err(|e| StorageError::io(&tmp, e))?;
-    file.write_all_at(body.as_bytes(), 0).map_err(|e| StorageError::io(&tmp, e))?;
-    file.sync_data().map_err(|e| StorageError::io(&tmp, e))?;
-    env.rename(&tmp, &path).map_err(|e| StorageError::io(&path, e))?;
-    env.sync_dir(dir).map_err(|e| StorageError::io(dir, e))
+    env.replace_file(&path, body.as_bytes(), false).map_err(|e| StorageError::io(&path, e))
 }
 
 /// Whether a directory entry is a leftover temporary checkpoint.

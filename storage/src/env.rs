@@ -80,4 +80,28 @@ pub trait Env: Send + Sync + Debug + 'static {
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn DirLock>>;
     /// Wall-clock time in milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+
+    /// Opens a new file for writing that only its owner may read (mode 0600 on Unix), truncating it if it exists.
+    /// The default opens it like [`Env::open_file`].
+    fn create_private_file(&self, path: &Path) -> io::Result<Arc<dyn LogFile>> {
+        self.open_file(path, true)
+    }
+
+    /// Replaces `path` with `bytes` atomically and durably: write `<path>.tmp`, fsync it, rename it over `path`,
+    /// fsync the directory. After a crash `path` holds either the old or the new bytes, whole. Every file the
+    /// broker replaces (metadata, checkpoints, snapshots, AMQP definitions, certificates) goes through this one
+    /// algorithm. `private` makes the file readable by its owner only (keys).
+    fn replace_file(&self, path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let file = if private { self.create_private_file(&tmp)? } else { self.open_file(&tmp, true)? };
+        file.set_len(0)?;
+        file.write_all_at(bytes, 0)?;
+        file.sync_data()?;
+        drop(file);
+        self.rename(&tmp, path)?;
+        self.sync_dir(dir)
+    }
 }

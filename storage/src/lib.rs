@@ -43,6 +43,6 @@ pub use config::{Durability, LogConfig, millis_i64};
 pub use env::{DirLock, Env, LogFile};
 pub use error::{Result, StorageError};
 pub use log::{APPEND_SECONDS, Appended, PartitionLog, RESERVED_FILES, ReadBatches, RetentionReport, SegmentInfo};
-pub use os_env::OsEnv;
+pub use os_env::{OsEnv, create_dir_all_synced, replace_file};
 pub use segment::RecoveryReport;
 pub use sim_env::{CrashMode, SimEnv};

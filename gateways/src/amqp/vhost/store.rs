@@ -2,7 +2,6 @@
 //! one JSON file per virtual host (`<data dir>/amqp/<stream>.json`), replaced atomically (temporary file, fsync,
 //! rename, directory fsync).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use amq_protocol::types::FieldTable;
@@ -57,17 +56,10 @@ pub fn load(path: &Path) -> std::io::Result<Stored> {
     }
 }
 
-/// Replaces the file atomically.
+/// Replaces the file atomically and durably (the broker's one replace algorithm).
 pub fn save(path: &Path, stored: &Stored) -> std::io::Result<()> {
     let dir = path.parent().ok_or_else(|| std::io::Error::other("metadata path without a directory"))?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
+    callboard_actors::create_dir_all_synced(dir)?;
     let bytes = serde_json::to_vec_pretty(stored).map_err(std::io::Error::other)?;
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    callboard_actors::replace_file(path, &bytes, false)
 }

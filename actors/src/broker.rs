@@ -42,6 +42,8 @@ pub struct BrokerActor {
     pub(crate) routes: Arc<RwLock<Routes>>,
     producer_ids: Arc<AtomicI64>,
     pub(crate) groups: HashMap<(String, String), Addr<ConsumerGroupActor>>,
+    /// Most partitions the broker may hold (see [`crate::budget`]).
+    partition_budget: usize,
 }
 
 impl BrokerActor {
@@ -49,7 +51,11 @@ impl BrokerActor {
     pub(crate) fn new(config: BrokerConfig, workers: Vec<ArbiterHandle>, routes: Arc<RwLock<Routes>>) -> Result<Self> {
         let metadata = Metadata::load_or_create(&config.data_dir, config.env.now_ms())?;
         let producer_ids = Arc::new(AtomicI64::new(metadata.next_producer_id));
+        let partition_budget = config
+            .max_partitions
+            .unwrap_or_else(|| crate::budget::partition_budget(crate::budget::raise_nofile_limit()));
         let mut actor = BrokerActor {
+            partition_budget,
             config,
             metadata,
             workers,
@@ -179,6 +185,27 @@ pub(crate) struct CreateTopic {
     pub(crate) internal: bool,
 }
 
+impl BrokerActor {
+    /// Partitions of every topic, internal ones included.
+    fn partitions_in_use(&self) -> usize {
+        self.metadata.streams.iter().flat_map(|s| &s.topics).map(|t| t.config.partitions as usize).sum()
+    }
+
+    /// Refuses `more` partitions past the broker's budget.
+    fn check_partition_budget(&self, more: u32) -> Result<()> {
+        let in_use = self.partitions_in_use();
+        if in_use.saturating_add(more as usize) > self.partition_budget {
+            return Err(BrokerError::ResourceLimit(format!(
+                "{more} more partitions would exceed the broker's budget of {} ({in_use} in use); the budget follows \
+                 the open-file limit (each partition holds at least {} descriptors)",
+                self.partition_budget,
+                crate::budget::FDS_PER_PARTITION
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Handler<CreateTopic> for BrokerActor {
     type Result = Result<TopicInfo>;
 
@@ -196,6 +223,7 @@ impl Handler<CreateTopic> for BrokerActor {
         }
         msg.config.validate()?;
         let stream = self.metadata.stream(&msg.stream)?;
+        self.check_partition_budget(msg.config.partitions)?;
         if stream.topics.iter().any(|t| t.name == msg.name) {
             return Err(BrokerError::TopicExists { stream: msg.stream, topic: msg.name });
         }
@@ -284,6 +312,7 @@ impl Handler<AddPartitions> for BrokerActor {
             let mut config = topic.config.clone();
             config.partitions = total;
             config.validate()?;
+            self.check_partition_budget(msg.count)?;
             let topic = self.update_metadata(|m| {
                 let t = m.stream_mut(&msg.stream)?.topics.iter_mut().find(|t| t.name == msg.name).ok_or_else(|| {
                     BrokerError::TopicNotFound { stream: msg.stream.clone(), topic: msg.name.clone() }

@@ -100,6 +100,9 @@ pub struct BrokerConfig {
     pub max_streams: usize,
     /// Most topics per stream.
     pub max_topics_per_stream: usize,
+    /// Most partitions in the broker, all topics (internal ones included) together. `None` (the default) derives
+    /// it from the open-file limit, raised to its hard limit at start: see [`crate::budget`].
+    pub max_partitions: Option<usize>,
     /// File-system layer for partition logs (the real one by default; tests inject faults through it).
     pub env: Arc<dyn Env>,
 }
@@ -119,6 +122,7 @@ impl Default for BrokerConfig {
             max_groups: 10_000,
             max_streams: 10_000,
             max_topics_per_stream: 10_000,
+            max_partitions: None,
             env: Arc::new(OsEnv),
         }
     }

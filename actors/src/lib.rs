@@ -18,6 +18,7 @@
 //! ```
 
 mod broker;
+pub mod budget;
 mod config;
 mod error;
 mod fault;

@@ -181,3 +181,20 @@ async fn a_send_refused_for_one_partition_stores_nothing_anywhere() {
     }
     broker.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_past_the_broker_budget_are_refused_with_resource_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(BrokerConfig { max_partitions: Some(50), ..config(dir.path()) }).await.expect("start");
+    let parts = |partitions| TopicConfig { partitions, durability: DurabilityPolicy::Never, ..Default::default() };
+    broker.create_topic("default", "big", parts(40)).await.expect("40 fit");
+    let err = broker.create_topic("default", "more", parts(20)).await.expect_err("60 > 50");
+    assert!(matches!(err, BrokerError::ResourceLimit(_)), "{err}");
+    assert_eq!(err.code(), callboard_protocol::ErrorCode::ResourceLimit);
+    let err = broker.add_partitions("default", "big", 11).await.expect_err("51 > 50");
+    assert!(matches!(err, BrokerError::ResourceLimit(_)), "{err}");
+    assert_eq!(broker.add_partitions("default", "big", 10).await.expect("50 fit"), 50);
+    broker.delete_topic("default", "big").await.expect("delete");
+    broker.create_topic("default", "more", parts(20)).await.expect("a deleted topic frees its partitions");
+    broker.shutdown().await.expect("shutdown");
+}

@@ -122,7 +122,7 @@ impl PartitionActor {
         };
         let horizon = s.env.now_ms().saturating_sub(s.producer_expiry.as_millis().min(i64::MAX as u128) as i64);
         let from = log.offset_for_timestamp(horizon)?.unwrap_or(log.next_offset());
-        self.producers = Producers::load(&log, &s.dir, from)?;
+        self.producers = Producers::load(s.env.as_ref(), &log, &s.dir, from)?;
         self.log = Some(log);
         self.offsets = Some(offsets);
         self.dedup = dedup;
@@ -210,7 +210,7 @@ impl PartitionActor {
             warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "closing the log failed");
             return;
         }
-        if let Err(e) = self.producers.save(&self.setup.dir, next) {
+        if let Err(e) = self.producers.save(self.setup.env.as_ref(), &self.setup.dir, next) {
             warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "producer snapshot failed");
         }
     }

@@ -7,15 +7,16 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use callboard_protocol::batch::{BatchHeader, NO_PRODUCER_ID};
-use callboard_storage::PartitionLog;
+use callboard_storage::{Env, PartitionLog};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BrokerError, Result};
-use crate::metadata::write_atomically;
 
 /// File holding the producer states written at a clean close.
 const SNAPSHOT: &str = "producer-state.json";
+/// A snapshot larger than this is ignored (the state is then rebuilt from the log).
+const MAX_SNAPSHOT_BYTES: u64 = 256 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
@@ -87,8 +88,10 @@ impl Producers {
 
     /// Loads the state for `log`: from the snapshot of the last clean close plus the batches after it, or else by
     /// scanning the log from `fallback` (the start of the expiry window).
-    pub(crate) fn load(log: &PartitionLog, dir: &Path, fallback: u64) -> Result<Self> {
-        let snapshot = std::fs::read(dir.join(SNAPSHOT))
+    pub(crate) fn load(env: &dyn Env, log: &PartitionLog, dir: &Path, fallback: u64) -> Result<Self> {
+        let snapshot = env
+            .open_file(&dir.join(SNAPSHOT), false)
+            .and_then(|file| file.read_vec_at(0, file.len()?.min(MAX_SNAPSHOT_BYTES) as usize))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Snapshot>(&bytes).ok())
             .filter(|s| s.version == 1 && s.next_offset <= log.next_offset());
@@ -99,10 +102,11 @@ impl Producers {
     }
 
     /// Writes the state covering every batch below `next_offset` (at a clean close).
-    pub(crate) fn save(&self, dir: &Path, next_offset: u64) -> Result<()> {
+    pub(crate) fn save(&self, env: &dyn Env, dir: &Path, next_offset: u64) -> Result<()> {
         let body = serde_json::to_vec(&SnapshotRef { version: 1, next_offset, producers: self })
             .map_err(|e| BrokerError::InvalidConfig(e.to_string()))?;
-        write_atomically(dir, SNAPSHOT, &body)
+        let path = dir.join(SNAPSHOT);
+        env.replace_file(&path, &body, false).map_err(|e| BrokerError::io(&path, e))
     }
 
     /// Checks a batch against its producer's state. `allocated` is the first producer id not yet handed out.

@@ -115,6 +115,26 @@ async fn an_oversized_length_is_answered_and_closed_and_the_server_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_hello_a_large_frame_is_refused_at_once_not_buffered() {
+    // 16 connections that each sent 62 MiB of a 63 MiB frame before Hello took the broker to 1 GiB: before the
+    // handshake only handshake-sized frames are taken, so the length alone gets the error and the close.
+    let (broker, gateway, _dir) = tcp_gateway(GatewayConfig::default()).await;
+    let mut client = RawClient::tcp(gateway.local_addr()).await;
+    client.send_raw(&(63u32 << 20).to_be_bytes()).await;
+    client.send_raw(&[0u8; 4096]).await;
+    let frame = client.recv().await.expect("an answer, not a wait for 63 MiB");
+    assert_eq!((frame.correlation, code(&frame)), (0, ErrorCode::MessageTooLarge));
+    let message = String::from_utf8_lossy(&frame.body).into_owned();
+    assert!(message.contains("65536"), "{message}");
+    client.expect_closed().await;
+    // After Hello the configured 64 MiB limit applies again.
+    let mut client = RawClient::tcp_ready(gateway.local_addr()).await;
+    assert_eq!(client.call(&Ping {}).await, Empty {});
+    gateway.shutdown(std::time::Duration::from_secs(5)).await;
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_frame_then_eof_leaves_the_server_fine() {
     let (broker, gateway, _dir) = tcp_gateway(GatewayConfig::default()).await;
     let mut client = RawClient::tcp_ready(gateway.local_addr()).await;

@@ -5,7 +5,8 @@
 use bytes::BytesMut;
 use callboard_protocol::ErrorCode;
 use callboard_protocol::wire::{
-    ApiKey, FrameCodec, Hello, HelloResponse, PROTOCOL_VERSION, RequestFrame, decode_control, encode_control,
+    ApiKey, FrameCodec, HANDSHAKE_MAX_FRAME, Hello, HelloResponse, PROTOCOL_VERSION, RequestFrame, decode_control,
+    encode_control,
 };
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -43,7 +44,8 @@ pub(super) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(super) fn new(ctx: &'a SessionCtx) -> Self {
-        Reader { ctx, codec: FrameCodec::new(ctx.config.max_frame), greeted: false }
+        // Until `Hello`, only handshake-sized frames: an unauthenticated peer cannot make the session buffer more.
+        Reader { ctx, codec: FrameCodec::new(ctx.config.max_frame.min(HANDSHAKE_MAX_FRAME)), greeted: false }
     }
 
     /// Reads and dispatches until the session ends; returns once every dispatched request was answered (or the
@@ -53,7 +55,10 @@ impl<'a> Reader<'a> {
         let max_in_flight = ctx.config.max_in_flight.max(1);
         let max_frame = ctx.config.max_frame;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, Answer>> = FuturesUnordered::new();
+        let max_bytes = ctx.config.max_in_flight_bytes.max(1);
+        // Requests in flight with their size: reading pauses at `max_in_flight` requests or `max_in_flight_bytes`.
+        let mut in_flight: FuturesUnordered<BoxFuture<'static, (Answer, usize)>> = FuturesUnordered::new();
+        let mut in_flight_bytes = 0usize;
         // `reading`: more bytes may come; `decoding`: frames may still be cut from the buffer (false after a fatal
         // error: the stream cannot be trusted any more).
         let (mut reading, mut decoding) = (true, true);
@@ -61,9 +66,13 @@ impl<'a> Reader<'a> {
         tokio::pin!(deadline);
         debug!(gateway = ctx.gateway, peer = %ctx.peer, "session open");
         loop {
-            while decoding && in_flight.len() < max_in_flight {
+            while decoding && in_flight.len() < max_in_flight && in_flight_bytes < max_bytes {
+                let mut size = 0;
                 let step = match self.codec.decode_request(&mut buf) {
-                    Ok(Some(frame)) => self.on_frame(frame),
+                    Ok(Some(frame)) => {
+                        size = frame.body.len();
+                        self.on_frame(frame)
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, error = %e, "bad frame; closing");
@@ -75,7 +84,8 @@ impl<'a> Reader<'a> {
                 }
                 let answer = match step {
                     Step::Pending(future) => {
-                        in_flight.push(future);
+                        in_flight_bytes += size;
+                        in_flight.push(Box::pin(async move { (future.await, size) }));
                         continue;
                     }
                     Step::Answer(answer) => answer,
@@ -94,10 +104,11 @@ impl<'a> Reader<'a> {
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
-            let can_read = reading && in_flight.len() < max_in_flight;
+            let can_read = reading && in_flight.len() < max_in_flight && in_flight_bytes < max_bytes;
             tokio::select! {
                 biased;
-                Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
+                Some((answer, size)) = in_flight.next(), if !in_flight.is_empty() => {
+                    in_flight_bytes -= size;
                     deadline.as_mut().reset(Instant::now() + ctx.config.idle_timeout);
                     if answers.send(answer.fit(max_frame)).await.is_err() {
                         return;
@@ -194,6 +205,7 @@ impl<'a> Reader<'a> {
                     debug!(gateway = self.ctx.gateway, peer = %self.ctx.peer, client = %hello.client_id, "handshake done");
                 }
                 self.greeted = true;
+                self.codec = FrameCodec::new(self.ctx.config.max_frame);
                 Step::Answer(Answer::ok(c, body))
             }
             Err(e) => Step::Close(Answer::error(c, ErrorCode::Unknown, e)),

@@ -10,6 +10,12 @@ pub const REQUEST_HEADER_LEN: usize = 2 + 2 + 8;
 pub const RESPONSE_HEADER_LEN: usize = 8 + 2;
 /// Default largest frame (64 MiB).
 pub const DEFAULT_MAX_FRAME: u32 = 64 << 20;
+/// Largest frame a server accepts before the `Hello` handshake (a `Hello` is a few dozen bytes): an
+/// unauthenticated peer cannot make it buffer a large frame.
+pub const HANDSHAKE_MAX_FRAME: u32 = 64 << 10;
+/// Most buffer space the decoder reserves ahead of the bytes that have arrived: a frame's declared length is a
+/// promise, not data, so the buffer grows with what actually comes.
+const MAX_RESERVE_AHEAD: usize = 1 << 20;
 
 /// Why a frame was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,7 +108,7 @@ impl FrameCodec {
     pub fn decode_request(&self, buf: &mut BytesMut) -> Result<Option<RequestFrame>, FrameError> {
         let Some(len) = self.frame_len(buf, REQUEST_HEADER_LEN)? else { return Ok(None) };
         if buf.len() < 4 + len {
-            buf.reserve(4 + len - buf.len());
+            buf.reserve((4 + len - buf.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         buf.advance(4);
@@ -117,7 +123,7 @@ impl FrameCodec {
     pub fn decode_response(&self, buf: &mut BytesMut) -> Result<Option<ResponseFrame>, FrameError> {
         let Some(len) = self.frame_len(buf, RESPONSE_HEADER_LEN)? else { return Ok(None) };
         if buf.len() < 4 + len {
-            buf.reserve(4 + len - buf.len());
+            buf.reserve((4 + len - buf.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         buf.advance(4);
@@ -162,6 +168,19 @@ impl FrameCodec {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_declared_length_reserves_no_more_than_a_megabyte_ahead() {
+        // A peer that announces a 63 MiB frame and sends a few bytes used to make the decoder reserve all 63 MiB.
+        let codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        buf.put_u32(63 << 20);
+        buf.put_slice(&[0; 100]);
+        assert_eq!(codec.decode_request(&mut buf).expect("partial"), None);
+        assert!(buf.capacity() <= 2 << 20, "reserved {} bytes for 104 received", buf.capacity());
+        let small = FrameCodec::new(HANDSHAKE_MAX_FRAME);
+        assert!(matches!(small.decode_request(&mut buf), Err(FrameError::TooLarge { .. })));
+    }
 
     #[test]
     fn requests_and_responses_round_trip_byte_by_byte() {

@@ -10,6 +10,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod config;
+
 pub use callboard_actors::*;
 pub use callboard_protocol as protocol;
 pub use callboard_storage as storage;

@@ -21,6 +21,8 @@ mod answer;
 mod config;
 mod dispatch;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 mod limit;
 mod quic;

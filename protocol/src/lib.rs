@@ -29,7 +29,8 @@
 //!
 //! ### Record
 //!
-//! `varint` is unsigned LEB128; `zigzag` is a zigzag-encoded signed LEB128; both at most 10 bytes.
+//! `varint` is unsigned LEB128; `zigzag` is a zigzag-encoded signed LEB128; both at most 10 bytes, and minimally
+//! encoded (no zero last group: `80 00` for 0 is malformed).
 //!
 //! | field            | type                     | notes |
 //! |------------------|--------------------------|-------|

@@ -1,6 +1,7 @@
 //! LEB128 variable-length integers (unsigned and zigzag-signed) used inside records.
 //!
-//! Decoders never read past the slice they are given and reject encodings longer than ten bytes.
+//! Decoders never read past the slice they are given, and reject encodings longer than ten bytes or longer than
+//! needed (only the minimal encoding of a value is valid).
 
 use crate::batch::BatchError;
 
@@ -59,6 +60,11 @@ pub fn get_u64(buf: &[u8], pos: &mut usize) -> Result<u64, BatchError> {
         if i == MAX_VARINT_LEN - 1 && byte > 1 {
             return Err(BatchError::MalformedRecord("varint overflows 64 bits"));
         }
+        if i > 0 && byte == 0 {
+            // A zero last group adds nothing: the value had a shorter encoding, and only the shortest is valid (so
+            // a validated batch is the one encoding of its records).
+            return Err(BatchError::MalformedRecord("varint not minimally encoded"));
+        }
         result |= u64::from(byte & 0x7f) << (7 * i);
         if byte < 0x80 {
             return Ok(result);
@@ -100,6 +106,20 @@ mod tests {
         let mut pos = 0;
         max[9] = 0x02;
         assert!(get_u64(&max, &mut pos).is_err());
+    }
+
+    #[test]
+    fn rejects_non_minimal_encodings() {
+        // Found by the record_batch fuzz target: a zero continuation group (0 as `80 00`) decoded, so a batch the
+        // validator accepted did not re-encode to its own bytes.
+        for overlong in [&[0x80, 0x00][..], &[0x81, 0x80, 0x00], &[0xff, 0x00]] {
+            let mut pos = 0;
+            assert!(get_u64(overlong, &mut pos).is_err(), "{overlong:02x?}");
+        }
+        let mut pos = 0;
+        assert_eq!(get_u64(&[0x80, 0x01], &mut pos), Ok(128));
+        let mut pos = 0;
+        assert_eq!(get_u64(&[0x00], &mut pos), Ok(0));
     }
 
     proptest! {

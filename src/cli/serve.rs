@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use callboard::config::{FileConfig, parse_file_config};
 use callboard::{Broker, BrokerConfig};
 use callboard_gateways::http::LATENCY_BUCKETS;
 use callboard_gateways::{
@@ -18,7 +19,6 @@ use callboard_gateways::{
 };
 use clap::Args;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde::Deserialize;
 use tracing::info;
 
 /// Options of `callboard serve`.
@@ -50,20 +50,6 @@ pub struct ServeArgs {
     quic_key: Option<PathBuf>,
     /// Most client connections per listener [default: 1024].
     #[arg(long, env = "CALLBOARD_MAX_CONNECTIONS")]
-    max_connections: Option<usize>,
-}
-
-/// The configuration file: the same keys as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    data_dir: Option<PathBuf>,
-    tcp: Option<String>,
-    quic: Option<String>,
-    http: Option<String>,
-    amqp: Option<String>,
-    quic_cert: Option<PathBuf>,
-    quic_key: Option<PathBuf>,
     max_connections: Option<usize>,
 }
 
@@ -122,7 +108,7 @@ impl Settings {
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    parse_file_config(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// Runs the server until SIGINT or SIGTERM.

@@ -5,7 +5,7 @@
 
 mod config;
 mod connection;
-mod frame;
+pub(crate) mod frame;
 mod memory;
 mod message;
 mod queue;

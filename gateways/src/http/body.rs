@@ -55,13 +55,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = web::Json::<Value>::from_request(req, payload);
         Box::pin(async move {
-            let web::Json(mut value) = json.await?;
-            integral_floats_to_integers(&mut value);
-            serde_json::from_value(value)
-                .map(JsonBody)
-                .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")).into())
+            let web::Json(value) = json.await?;
+            from_json_value(value).map(JsonBody).map_err(Into::into)
         })
     }
+}
+
+/// Deserializes a parsed JSON body into `T` as every route does (integral floats read as integers).
+pub(crate) fn from_json_value<T: DeserializeOwned>(mut value: Value) -> Result<T, ApiError> {
+    integral_floats_to_integers(&mut value);
+    serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }
 
 #[cfg(test)]

@@ -7,23 +7,23 @@
 //! table is in `routes`; `docs/rest-api.md` describes the contract.
 
 mod assets;
-mod body;
+pub(crate) mod body;
 mod encoding;
 mod error;
-mod groups;
+pub(crate) mod groups;
 mod guard;
 mod metrics;
 mod node;
-mod offsets;
+pub(crate) mod offsets;
 mod openapi;
-mod poll;
-mod produce;
+pub(crate) mod poll;
+pub(crate) mod produce;
 mod responses;
 mod routes;
 mod server;
-mod streams;
+pub(crate) mod streams;
 mod system;
-mod topics;
+pub(crate) mod topics;
 
 pub use encoding::Encoding;
 pub use error::{ApiError, ErrorBody, HttpCode, code_name, code_status};

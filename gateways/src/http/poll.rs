@@ -112,7 +112,7 @@ fn message(m: ReceivedMessage, encoding: Encoding) -> PolledMessage {
 }
 
 impl PollQuery {
-    fn request(self, max_wait: Duration) -> Result<(PollRequest, Encoding), ApiError> {
+    pub(crate) fn request(self, max_wait: Duration) -> Result<(PollRequest, Encoding), ApiError> {
         let strategy = parse_from(self.from.as_deref().unwrap_or("first"))?;
         let count = self.count.unwrap_or(DEFAULT_COUNT);
         if !(1..=MAX_COUNT).contains(&count) {

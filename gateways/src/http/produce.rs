@@ -149,7 +149,7 @@ impl ToSchema for ProduceRequest {
 }
 
 impl ProduceRequest {
-    fn into_parts(self) -> Result<(Partitioning, Vec<Message>), ApiError> {
+    pub(crate) fn into_parts(self) -> Result<(Partitioning, Vec<Message>), ApiError> {
         let enc = self.encoding;
         let partitioning = match self.partitioning {
             PartitioningBody::Balanced => Partitioning::Balanced,

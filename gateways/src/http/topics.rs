@@ -58,7 +58,7 @@ pub(crate) struct CreateTopic {
 }
 
 impl CreateTopic {
-    fn config(&self) -> Result<TopicConfig, ApiError> {
+    pub(crate) fn config(&self) -> Result<TopicConfig, ApiError> {
         let defaults = TopicConfig::default();
         let durability = match self.durability.as_deref() {
             None | Some("always") => DurabilityPolicy::Always,

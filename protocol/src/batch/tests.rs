@@ -213,3 +213,22 @@ fn a_base_offset_that_would_overflow_is_refused_not_panicked_on() {
     assert_eq!(batch.header().next_offset(), u64::MAX);
     assert_eq!(batch.records().map(|r| r.expect("record").offset).last(), Some(u64::MAX - 1));
 }
+
+/// Found by the record_batch fuzz target: a one-record batch whose timestamp delta is written `80 00` (zero, in two
+/// bytes) instead of `00`, with its record length and CRC to match. It validated, yet re-encoding its records gave
+/// other bytes; a validated batch must be the one canonical encoding of its records.
+#[test]
+fn overlong_varints_are_rejected() {
+    let mut b = BatchBuilder::new();
+    b.push(&RecordData { timestamp: 1_700_000_000_000, value: Some(b"hello"), ..Default::default() });
+    let canonical = b.finish();
+    let record = &canonical[HEADER_LEN..];
+    assert_eq!(record, b"\x0b\x00\x00\x00\x01\x0ahello\x00", "length, attributes, ts delta, offset delta, ...");
+    let mut overlong = canonical[..HEADER_LEN].to_vec();
+    overlong.extend_from_slice(b"\x0c\x00\x80\x00\x00\x01\x0ahello\x00");
+    let len = (overlong.len() - LENGTH_PREFIX) as u32;
+    overlong[8..12].copy_from_slice(&len.to_le_bytes());
+    let crc = crc_of(&overlong);
+    overlong[16..20].copy_from_slice(&crc.to_le_bytes());
+    assert!(matches!(validate(&overlong), Err(BatchError::MalformedRecord(_))), "{:?}", validate(&overlong).err());
+}

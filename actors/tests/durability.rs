@@ -80,3 +80,21 @@ async fn a_batch_of_duplicate_ids_waits_for_the_originals_fsync() {
     env.set_fail_sync(false);
     drop(broker);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_survive_power_loss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = SimEnv::new();
+    let broker = Broker::start(config(dir.path(), &env)).await.expect("start");
+    broker.create_topic("default", "t", TopicConfig::default()).await.expect("topic");
+    let messages: Vec<Message> = (0..10).map(|i| Message::new(format!("m{i}"))).collect();
+    broker.send("default", "t", Partitioning::Partition(0), messages).await.expect("send");
+    for offset in 1..=7 {
+        broker.store_offset("default", "t", 0, "billing", offset).await.expect("commit");
+    }
+    env.crash();
+    drop(broker);
+    let broker = Broker::start(config(dir.path(), &env)).await.expect("restart after power loss");
+    assert_eq!(broker.get_offset("default", "t", 0, "billing").await.expect("get"), Some(7));
+    broker.shutdown().await.expect("shutdown");
+}

@@ -169,7 +169,7 @@ impl PartitionActor {
         let read = log.read_until(start, req.max_bytes, upper)?;
         let next_offset = read.next_offset.min(start.saturating_add(u64::from(req.max_count.max(1))));
         if let Some(consumer) = req.consumer.as_ref().filter(|c| c.auto_commit) {
-            self.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&consumer.name, next_offset)?;
+            self.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&consumer.name, next_offset, false)?;
         }
         let labels = self.setup.metric_labels();
         metrics::counter!(BYTES_OUT, &labels).increment(read.bytes.len() as u64);
@@ -424,7 +424,7 @@ impl Handler<StoreOffset> for PartitionActor {
             if msg.offset > log_end {
                 return Err(StorageError::BeyondLogEnd { requested: msg.offset, log_end }.into());
             }
-            act.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&msg.consumer, msg.offset)
+            act.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&msg.consumer, msg.offset, true)
         })
     }
 }
@@ -487,6 +487,11 @@ impl Handler<Retire> for PartitionActor {
                 BrokerError::ShuttingDown
             }
         });
+        if !msg.delete_files
+            && let Some(Err(e)) = self.offsets.as_mut().map(|o| o.sync())
+        {
+            tracing::warn!(dir = %self.setup.dir.display(), error = %e, "syncing consumer offsets failed");
+        }
         self.offsets = None;
         self.dedup = None;
         // A deleted partition's files are removed below: syncing them first would only cost I/O (up to a whole

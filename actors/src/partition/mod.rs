@@ -115,7 +115,7 @@ impl PartitionActor {
             info!(topic = %s.topic, partition = s.partition, batches = report.batches, cut = report.truncated_bytes,
                 "partition recovered its log");
         }
-        let offsets = ConsumerOffsets::load(&s.dir)?;
+        let offsets = ConsumerOffsets::load(Arc::clone(&s.env), &s.dir)?;
         let dedup = match s.config.dedup {
             Some(window) => Some(rebuild_dedup(&log, Dedup::new(window), s.env.now_ms())?),
             None => None,
@@ -168,6 +168,10 @@ impl PartitionActor {
     }
 
     fn run_retention(&mut self) {
+        // Auto-committed offsets are written without a sync; this timer makes them durable off the fetch path.
+        if let Some(Err(e)) = self.offsets.as_mut().map(|o| o.sync()) {
+            warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "syncing consumer offsets failed");
+        }
         let horizon =
             self.setup.env.now_ms().saturating_sub(self.setup.producer_expiry.as_millis().min(i64::MAX as u128) as i64);
         self.producers.expire(horizon);
@@ -204,6 +208,9 @@ impl PartitionActor {
     /// Closes the log cleanly and snapshots the producer state, so the next open needs neither a recovery scan nor
     /// a producer-state scan.
     pub(crate) fn close_log(&mut self) {
+        if let Some(Err(e)) = self.offsets.as_mut().map(|o| o.sync()) {
+            warn!(topic = %self.setup.topic, partition = self.setup.partition, error = %e, "syncing consumer offsets failed");
+        }
         let Some(log) = self.log.take() else { return };
         let next = log.next_offset();
         if let Err(e) = log.close() {

@@ -72,7 +72,8 @@ pub(crate) struct ConsumerPath {
     /// Partition number (from 0).
     #[param(maximum = 4294967295_u64)]
     pub partition: u32,
-    /// Consumer name.
+    /// Consumer name: printable UTF-8, at most 1024 bytes.
+    #[param(min_length = 1, max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub consumer: String,
 }
 

@@ -5,7 +5,8 @@
 use bytes::BytesMut;
 use callboard_protocol::ErrorCode;
 use callboard_protocol::wire::{
-    ApiKey, FrameCodec, Hello, HelloResponse, PROTOCOL_VERSION, RequestFrame, decode_control, encode_control,
+    ApiKey, FrameCodec, FrameError, Hello, HelloResponse, PROTOCOL_VERSION, RequestFrame, decode_control,
+    encode_control,
 };
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -21,6 +22,9 @@ use crate::dispatch::{Dispatched, api_label, dispatch};
 
 /// Read buffer kept free before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Largest frame accepted before the `Hello` handshake (a `Hello` is a few dozen bytes): an unauthenticated peer
+/// cannot make the session buffer a large frame.
+pub(crate) const MAX_FRAME_BEFORE_HELLO: u32 = 64 * 1024;
 /// Counter of requests, labelled by gateway and API.
 const REQUESTS_COUNTER: &str = "callboard_gateway_requests_total";
 
@@ -43,7 +47,8 @@ pub(super) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(super) fn new(ctx: &'a SessionCtx) -> Self {
-        Reader { ctx, codec: FrameCodec::new(ctx.config.max_frame), greeted: false }
+        let before_hello = ctx.config.max_frame.min(MAX_FRAME_BEFORE_HELLO);
+        Reader { ctx, codec: FrameCodec::new(before_hello), greeted: false }
     }
 
     /// Reads and dispatches until the session ends; returns once every dispatched request was answered (or the
@@ -65,6 +70,11 @@ impl<'a> Reader<'a> {
                 let step = match self.codec.decode_request(&mut buf) {
                     Ok(Some(frame)) => self.on_frame(frame),
                     Ok(None) => break,
+                    Err(e) if !self.greeted && matches!(e, FrameError::TooLarge { .. }) => {
+                        debug!(gateway = ctx.gateway, peer = %ctx.peer, error = %e, "large frame before Hello; closing");
+                        let message = format!("{e} before the handshake: the first request must be Hello");
+                        Step::Close(Answer::error(0, ErrorCode::HandshakeRequired, message))
+                    }
                     Err(e) => {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, error = %e, "bad frame; closing");
                         Step::Close(Answer::error(0, e.code(), &e))
@@ -194,6 +204,7 @@ impl<'a> Reader<'a> {
                     debug!(gateway = self.ctx.gateway, peer = %self.ctx.peer, client = %hello.client_id, "handshake done");
                 }
                 self.greeted = true;
+                self.codec = FrameCodec::new(self.ctx.config.max_frame);
                 Step::Answer(Answer::ok(c, body))
             }
             Err(e) => Step::Close(Answer::error(c, ErrorCode::Unknown, e)),

@@ -66,6 +66,23 @@ pub struct ResponseFrame {
     pub body: Bytes,
 }
 
+/// Smallest growth step of a buffer waiting for the rest of a frame.
+const MIN_GROW: usize = 8 * 1024;
+
+/// Makes room in `buf` for more of a frame of `total` bytes without trusting the declared length: the buffer grows by
+/// at most the bytes already there (at least [`MIN_GROW`]), so what is reserved stays proportional to what arrived.
+fn grow(buf: &mut BytesMut, total: usize) {
+    let missing = total.saturating_sub(buf.len());
+    let spare = buf.capacity() - buf.len();
+    if spare >= missing {
+        return;
+    }
+    let step = missing.min(buf.len().max(MIN_GROW));
+    if spare < step {
+        buf.reserve(step);
+    }
+}
+
 /// Encodes and decodes frames with a maximum size.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameCodec {
@@ -102,7 +119,7 @@ impl FrameCodec {
     pub fn decode_request(&self, buf: &mut BytesMut) -> Result<Option<RequestFrame>, FrameError> {
         let Some(len) = self.frame_len(buf, REQUEST_HEADER_LEN)? else { return Ok(None) };
         if buf.len() < 4 + len {
-            buf.reserve(4 + len - buf.len());
+            grow(buf, 4 + len);
             return Ok(None);
         }
         buf.advance(4);
@@ -117,7 +134,7 @@ impl FrameCodec {
     pub fn decode_response(&self, buf: &mut BytesMut) -> Result<Option<ResponseFrame>, FrameError> {
         let Some(len) = self.frame_len(buf, RESPONSE_HEADER_LEN)? else { return Ok(None) };
         if buf.len() < 4 + len {
-            buf.reserve(4 + len - buf.len());
+            grow(buf, 4 + len);
             return Ok(None);
         }
         buf.advance(4);
@@ -197,6 +214,23 @@ mod tests {
         assert!(matches!(codec.decode_request(&mut buf), Err(FrameError::TooShort { len: 3, .. })));
         let big = RequestFrame { api: 1, version: 1, correlation: 1, body: Bytes::from(vec![0u8; 2000]) };
         assert!(matches!(codec.encode_request(&big, &mut BytesMut::new()), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_partial_frame_reserves_no_more_than_what_arrived() {
+        let codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        buf.put_u32(63 << 20);
+        buf.put_slice(&[0u8; 100]);
+        assert_eq!(codec.decode_request(&mut buf), Ok(None));
+        assert!(buf.capacity() <= 2 * MIN_GROW, "reserved {} bytes for 104 received", buf.capacity());
+        let mut received = buf.len();
+        while received < 4 << 20 {
+            buf.put_slice(&[0u8; 4096][..buf.capacity().saturating_sub(buf.len()).clamp(1, 4096)]);
+            received = buf.len();
+            assert_eq!(codec.decode_request(&mut buf), Ok(None));
+            assert!(buf.capacity() <= 4 * received.max(MIN_GROW), "{} reserved for {received}", buf.capacity());
+        }
     }
 
     proptest! {

@@ -79,12 +79,14 @@ impl ByteBudget {
         }
     }
 
-    fn add(&self, bytes: usize) {
+    /// Counts `bytes` more (for holders that release by amount rather than with a [`Charge`]).
+    pub(crate) fn add(&self, bytes: usize) {
         let used = self.0.used.fetch_add(bytes, Ordering::AcqRel) + bytes;
         self.0.peak.fetch_max(used, Ordering::AcqRel);
     }
 
-    fn release(&self, bytes: usize) {
+    /// Counts `bytes` released and wakes the waiters.
+    pub(crate) fn release(&self, bytes: usize) {
         self.0.used.fetch_sub(bytes, Ordering::AcqRel);
         self.0.epoch.fetch_add(1, Ordering::AcqRel);
         self.0.released.notify_waiters();

@@ -4,6 +4,18 @@ use std::time::Duration;
 
 use callboard_protocol::wire::DEFAULT_MAX_FRAME;
 
+use crate::budget::ByteBudget;
+use crate::error::GatewayError;
+
+/// Default [`GatewayConfig::max_session_bytes`] (64 MiB).
+pub const DEFAULT_SESSION_BYTES: usize = 64 << 20;
+/// Default cap of [`GatewayConfig::shared_budget`] (512 MiB).
+pub const DEFAULT_SHARED_BYTES: usize = 512 << 20;
+/// Smallest accepted session or shared byte cap (64 KiB).
+pub const MIN_BUDGET_BYTES: usize = 64 << 10;
+/// Largest accepted session or shared byte cap (64 GiB).
+pub const MAX_BUDGET_BYTES: usize = 64 << 30;
+
 /// Limits and timeouts of a gateway and its sessions.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -13,16 +25,40 @@ pub struct GatewayConfig {
     /// Most requests in flight per session (per TCP connection or QUIC stream); the session stops reading while
     /// that many are outstanding. Default 128.
     pub max_in_flight: usize,
-    /// Most request bytes in flight per session; the session stops reading while that many are outstanding (a
-    /// single larger request is still taken alone). With `max_frame` for the partial frame being read and the
-    /// writer's bounded queue this bounds a connection's buffered input. Default 64 MiB.
-    pub max_in_flight_bytes: usize,
     /// A session with no request for this long and nothing in flight is closed. Default 300 s.
     pub idle_timeout: Duration,
     /// A session must complete the `Hello` handshake within this long. Default 10 s.
     pub handshake_timeout: Duration,
     /// Largest frame accepted or sent, in bytes after the length field. Default `DEFAULT_MAX_FRAME` (64 MiB).
     pub max_frame: u32,
+    /// Most bytes a session holds in requests in flight and answers not yet written; past it the session stops
+    /// reading its socket until answers drain (back-pressure). A single request larger than this still goes through,
+    /// alone. Default [`DEFAULT_SESSION_BYTES`]; accepted range [`MIN_BUDGET_BYTES`]..=[`MAX_BUDGET_BYTES`].
+    pub max_session_bytes: usize,
+    /// The same kind of cap shared by every session of every gateway given a clone of this config (TCP and QUIC of
+    /// one broker). Default [`DEFAULT_SHARED_BYTES`]; its cap must be in range and at least `max_session_bytes`.
+    pub shared_budget: ByteBudget,
+}
+
+impl GatewayConfig {
+    /// Checks the limits are in range.
+    pub fn validate(&self) -> Result<(), GatewayError> {
+        let range = MIN_BUDGET_BYTES..=MAX_BUDGET_BYTES;
+        if !range.contains(&self.max_session_bytes) {
+            return Err(GatewayError::Config(format!(
+                "max_session_bytes {} is outside {MIN_BUDGET_BYTES}..={MAX_BUDGET_BYTES}",
+                self.max_session_bytes
+            )));
+        }
+        let shared = self.shared_budget.cap();
+        if !range.contains(&shared) || shared < self.max_session_bytes {
+            return Err(GatewayError::Config(format!(
+                "the shared byte budget {shared} is outside {}..={MAX_BUDGET_BYTES} (at least max_session_bytes)",
+                self.max_session_bytes
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for GatewayConfig {
@@ -30,10 +66,11 @@ impl Default for GatewayConfig {
         GatewayConfig {
             max_connections: 1024,
             max_in_flight: 128,
-            max_in_flight_bytes: 64 << 20,
             idle_timeout: Duration::from_secs(300),
             handshake_timeout: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
+            max_session_bytes: DEFAULT_SESSION_BYTES,
+            shared_budget: ByteBudget::new(DEFAULT_SHARED_BYTES),
         }
     }
 }

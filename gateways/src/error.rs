@@ -20,6 +20,9 @@ pub enum GatewayError {
     /// A self-signed certificate could not be generated.
     #[error("certificate generation failed: {0}")]
     Certificate(String),
+    /// A limit in the configuration is out of range.
+    #[error("gateway configuration: {0}")]
+    Config(String),
 }
 
 impl GatewayError {

@@ -18,6 +18,7 @@
 
 pub mod amqp;
 mod answer;
+mod budget;
 mod config;
 mod dispatch;
 mod error;
@@ -31,7 +32,8 @@ mod tcp;
 mod tls;
 
 pub use amqp::{AmqpConfig, AmqpGateway};
-pub use config::GatewayConfig;
+pub use budget::ByteBudget;
+pub use config::{DEFAULT_SESSION_BYTES, DEFAULT_SHARED_BYTES, GatewayConfig, MAX_BUDGET_BYTES, MIN_BUDGET_BYTES};
 pub use error::GatewayError;
 pub use http::{HttpConfig, HttpGateway, Node};
 pub use limit::ConnectionCount;

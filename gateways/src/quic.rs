@@ -48,6 +48,7 @@ impl QuicGateway {
         config: GatewayConfig,
         tls: TlsSource,
     ) -> Result<QuicGateway, GatewayError> {
+        config.validate()?;
         let identity = tokio::task::spawn_blocking(move || Identity::load(&tls))
             .await
             .map_err(|e| GatewayError::Certificate(format!("certificate loading stopped: {e}")))??;

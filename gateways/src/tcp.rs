@@ -39,6 +39,7 @@ pub struct TcpGateway {
 impl TcpGateway {
     /// Binds `addr` and starts accepting connections, serving them with `broker`.
     pub async fn bind(addr: SocketAddr, broker: Broker, config: GatewayConfig) -> Result<TcpGateway, GatewayError> {
+        config.validate()?;
         let listener = TcpListener::bind(addr).await.map_err(|e| GatewayError::io(format!("binding TCP {addr}"), e))?;
         let local_addr =
             listener.local_addr().map_err(|e| GatewayError::io(format!("reading the address bound for {addr}"), e))?;

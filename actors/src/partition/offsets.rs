@@ -181,7 +181,7 @@ impl ConsumerOffsets {
     /// Makes every stored offset durable.
     pub(crate) fn sync(&mut self) -> Result<()> {
         if self.unsynced {
-            self.log.sync_data().map_err(|e| BrokerError::io(&self.dir.join(LOG), e))?;
+            self.log.sync_data().map_err(|e| BrokerError::io(self.dir.join(LOG), e))?;
             self.unsynced = false;
         }
         Ok(())

@@ -24,6 +24,9 @@ pub struct AmqpConfig {
     pub users: Vec<(String, String)>,
     /// Accept logins only from loopback peers (until the security issue lands). Default true.
     pub loopback_only: bool,
+    /// Bytes a connection may have queued for its socket and not yet written; past it the connection stops reading
+    /// the socket and taking deliveries until the peer reads (back-pressure). Default 16 MiB.
+    pub max_write_backlog: usize,
 }
 
 impl Default for AmqpConfig {
@@ -38,6 +41,7 @@ impl Default for AmqpConfig {
             memory_high_watermark: 256 << 20,
             users: vec![("guest".into(), "guest".into())],
             loopback_only: true,
+            max_write_backlog: 16 << 20,
         }
     }
 }

@@ -83,6 +83,12 @@ impl AmqpGateway {
         self.connections.clone()
     }
 
+    /// The most bytes any connection had queued for its socket and not yet written (bounded by
+    /// [`AmqpConfig::max_write_backlog`] plus one round of frames).
+    pub fn write_backlog_peak(&self) -> usize {
+        self.shared.write_backlog_peak.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The address bound (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use actix::ArbiterHandle;
 use callboard_actors::{Broker, DEFAULT_STREAM};
@@ -24,6 +24,8 @@ pub struct Shared {
     pub memory: Arc<MemoryGauge>,
     /// Where queue actors run.
     pub arbiter: ArbiterHandle,
+    /// The largest write backlog any connection had (bytes queued for its socket, not yet written).
+    pub write_backlog_peak: AtomicUsize,
     vhosts: tokio::sync::Mutex<HashMap<String, Arc<VHost>>>,
     next_id: AtomicU64,
 }
@@ -32,7 +34,15 @@ impl Shared {
     /// A new shared context.
     pub fn new(broker: Broker, config: AmqpConfig, arbiter: ArbiterHandle) -> Shared {
         let memory = Arc::new(MemoryGauge::new(config.memory_high_watermark));
-        Shared { broker, config, memory, arbiter, vhosts: Default::default(), next_id: AtomicU64::new(1) }
+        Shared {
+            broker,
+            config,
+            memory,
+            arbiter,
+            write_backlog_peak: AtomicUsize::new(0),
+            vhosts: Default::default(),
+            next_id: AtomicU64::new(1),
+        }
     }
 
     /// A fresh id (connections, consumers).

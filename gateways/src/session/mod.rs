@@ -1,6 +1,6 @@
 //! One session per TCP connection or QUIC bidirectional stream, generic over the byte stream's two halves so both
 //! gateways share it. The reader ([`reader`]) cuts frames, checks the handshake and dispatches requests with many in
-//! flight; the writer task ([`writer`]) sends answers as they complete.
+//! flight within the session's byte budget; the writer task ([`writer`]) sends answers as they complete.
 
 mod reader;
 mod writer;
@@ -13,7 +13,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::answer::Answer;
+use crate::budget::{ByteBudget, Charge, SessionBudget};
 use crate::config::GatewayConfig;
+
+/// An answer on its way to the writer, with the bytes it holds charged to the session's budget until written.
+pub(crate) type Queued = (Answer, Charge);
 
 /// What a session needs from its gateway.
 #[derive(Debug, Clone)]
@@ -40,7 +45,11 @@ where
 {
     let (tx, rx) = mpsc::channel(ctx.config.max_in_flight.clamp(1, 1024) + 2);
     let writing = tokio::spawn(writer::write_answers(writer, rx));
-    reader::Reader::new(&ctx).run(reader, tx).await;
+    let budget = SessionBudget {
+        session: ByteBudget::new(ctx.config.max_session_bytes),
+        shared: ctx.config.shared_budget.clone(),
+    };
+    reader::Reader::new(&ctx, budget).run(reader, tx).await;
     match writing.await {
         Ok(Ok(writer)) => Some(writer),
         Ok(Err(e)) => {

@@ -1,12 +1,13 @@
 //! The session's reader: cuts request frames out of the byte stream with bounded lengths, enforces the handshake,
-//! idle and handshake timeouts, dispatches requests in arrival order with at most `max_in_flight` outstanding
-//! (reading pauses at the cap: back-pressure), and hands answers to the writer as they complete.
+//! idle and handshake timeouts, dispatches requests in arrival order with at most `max_in_flight` outstanding,
+//! their bytes (with the answers not yet written) within the session's and the broker's byte budgets (reading
+//! pauses at either cap: back-pressure), and hands answers to the writer as they complete.
 
 use bytes::BytesMut;
 use callboard_protocol::ErrorCode;
 use callboard_protocol::wire::{
-    ApiKey, FrameCodec, HANDSHAKE_MAX_FRAME, Hello, HelloResponse, PROTOCOL_VERSION, RequestFrame, decode_control,
-    encode_control,
+    ApiKey, Fetch, FrameCodec, FrameError, GroupFetch, Hello, HelloResponse, PROTOCOL_VERSION, REQUEST_HEADER_LEN,
+    RequestFrame, decode_control, encode_control,
 };
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -16,12 +17,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::SessionCtx;
+use super::{Queued, SessionCtx};
 use crate::answer::Answer;
+use crate::budget::SessionBudget;
 use crate::dispatch::{Dispatched, api_label, dispatch};
 
 /// Read buffer kept free before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Largest frame accepted before the `Hello` handshake (a `Hello` is a few dozen bytes): an unauthenticated peer
+/// cannot make the session buffer a large frame.
+pub(crate) const MAX_FRAME_BEFORE_HELLO: u32 = 64 * 1024;
 /// Counter of requests, labelled by gateway and API.
 const REQUESTS_COUNTER: &str = "callboard_gateway_requests_total";
 
@@ -40,25 +45,24 @@ pub(super) struct Reader<'a> {
     ctx: &'a SessionCtx,
     codec: FrameCodec,
     greeted: bool,
+    budget: SessionBudget,
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(ctx: &'a SessionCtx) -> Self {
-        // Until `Hello`, only handshake-sized frames: an unauthenticated peer cannot make the session buffer more.
-        Reader { ctx, codec: FrameCodec::new(ctx.config.max_frame.min(HANDSHAKE_MAX_FRAME)), greeted: false }
+    pub(super) fn new(ctx: &'a SessionCtx, budget: SessionBudget) -> Self {
+        let before_hello = ctx.config.max_frame.min(MAX_FRAME_BEFORE_HELLO);
+        Reader { ctx, codec: FrameCodec::new(before_hello), greeted: false, budget }
     }
 
     /// Reads and dispatches until the session ends; returns once every dispatched request was answered (or the
     /// writer is gone). Dropping `answers` then lets the writer flush and close.
-    pub(super) async fn run<R: AsyncRead + Unpin>(mut self, mut reader: R, answers: mpsc::Sender<Answer>) {
+    pub(super) async fn run<R: AsyncRead + Unpin>(mut self, mut reader: R, answers: mpsc::Sender<Queued>) {
         let ctx = self.ctx;
         let max_in_flight = ctx.config.max_in_flight.max(1);
-        let max_frame = ctx.config.max_frame;
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        let max_bytes = ctx.config.max_in_flight_bytes.max(1);
-        // Requests in flight with their size: reading pauses at `max_in_flight` requests or `max_in_flight_bytes`.
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, (Answer, usize)>> = FuturesUnordered::new();
-        let mut in_flight_bytes = 0usize;
+        let mut in_flight: FuturesUnordered<BoxFuture<'static, Answer>> = FuturesUnordered::new();
+        // A request cut from the buffer that does not fit in the byte budget yet; nothing more is read meanwhile.
+        let mut held: Option<RequestFrame> = None;
         // `reading`: more bytes may come; `decoding`: frames may still be cut from the buffer (false after a fatal
         // error: the stream cannot be trusted any more).
         let (mut reading, mut decoding) = (true, true);
@@ -66,14 +70,37 @@ impl<'a> Reader<'a> {
         tokio::pin!(deadline);
         debug!(gateway = ctx.gateway, peer = %ctx.peer, "session open");
         loop {
-            while decoding && in_flight.len() < max_in_flight && in_flight_bytes < max_bytes {
-                let mut size = 0;
-                let step = match self.codec.decode_request(&mut buf) {
+            // Read before looking at the budget, so a release after the look wakes the wait below.
+            let epoch = self.budget.epoch();
+            while decoding && in_flight.len() < max_in_flight {
+                let frame = match held.take() {
+                    Some(frame) => Ok(Some(frame)),
+                    None => self.codec.decode_request(&mut buf),
+                };
+                let step = match frame {
                     Ok(Some(frame)) => {
-                        size = frame.body.len();
-                        self.on_frame(frame)
+                        let cost = self.cost(&frame);
+                        if !self.budget.fits(cost) {
+                            held = Some(frame);
+                            break;
+                        }
+                        let charge = self.budget.charge(cost);
+                        match self.on_frame(frame) {
+                            // The request's bytes stay charged until its answer is ready.
+                            Step::Pending(future) => Step::Pending(Box::pin(async move {
+                                let answer = future.await;
+                                drop(charge);
+                                answer
+                            })),
+                            step => step,
+                        }
                     }
                     Ok(None) => break,
+                    Err(e) if !self.greeted && matches!(e, FrameError::TooLarge { .. }) => {
+                        debug!(gateway = ctx.gateway, peer = %ctx.peer, error = %e, "large frame before Hello; closing");
+                        let message = format!("{e} before the handshake: the first request must be Hello");
+                        Step::Close(Answer::error(0, ErrorCode::HandshakeRequired, message))
+                    }
                     Err(e) => {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, error = %e, "bad frame; closing");
                         Step::Close(Answer::error(0, e.code(), &e))
@@ -84,37 +111,37 @@ impl<'a> Reader<'a> {
                 }
                 let answer = match step {
                     Step::Pending(future) => {
-                        in_flight_bytes += size;
-                        in_flight.push(Box::pin(async move { (future.await, size) }));
+                        in_flight.push(future);
                         continue;
                     }
                     Step::Answer(answer) => answer,
                     Step::Close(answer) => {
-                        (reading, decoding) = (false, false);
+                        (reading, decoding, held) = (false, false, None);
                         answer
                     }
                 };
-                if answers.send(answer.fit(max_frame)).await.is_err() {
+                if !self.queue(&answers, answer).await {
                     return;
                 }
             }
-            if !reading && in_flight.is_empty() {
+            if !reading && in_flight.is_empty() && held.is_none() {
                 break;
             }
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
-            let can_read = reading && in_flight.len() < max_in_flight && in_flight_bytes < max_bytes;
+            let full = held.is_some() || self.budget.is_full();
+            let can_read = reading && in_flight.len() < max_in_flight && !full;
             tokio::select! {
                 biased;
-                Some((answer, size)) = in_flight.next(), if !in_flight.is_empty() => {
-                    in_flight_bytes -= size;
+                Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
                     deadline.as_mut().reset(Instant::now() + ctx.config.idle_timeout);
-                    if answers.send(answer.fit(max_frame)).await.is_err() {
+                    if !self.queue(&answers, answer).await {
                         return;
                     }
                 }
                 () = answers.closed() => return,
+                () = self.budget.released_since(epoch), if full && decoding => {}
                 () = ctx.shutdown.cancelled(), if reading => {
                     debug!(gateway = ctx.gateway, peer = %ctx.peer, "gateway shutting down; draining session");
                     reading = false;
@@ -133,13 +160,13 @@ impl<'a> Reader<'a> {
                     }
                 },
                 () = &mut deadline, if reading && in_flight.is_empty() => {
-                    (reading, decoding) = (false, false);
+                    (reading, decoding, held) = (false, false, None);
                     if self.greeted {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, "idle timeout; closing");
                     } else {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, "handshake timeout; closing");
                         let answer = Answer::error(0, ErrorCode::HandshakeRequired, "no handshake in time");
-                        if answers.send(answer).await.is_err() {
+                        if !self.queue(&answers, answer).await {
                             return;
                         }
                     }
@@ -147,6 +174,24 @@ impl<'a> Reader<'a> {
             }
         }
         debug!(gateway = ctx.gateway, peer = %ctx.peer, "session closed");
+    }
+
+    /// Hands an answer to the writer, charged to the budget until written; `false` when the writer is gone.
+    async fn queue(&self, answers: &mpsc::Sender<Queued>, answer: Answer) -> bool {
+        let answer = answer.fit(self.ctx.config.max_frame);
+        let charge = self.budget.charge(4 + answer.frame_len());
+        answers.send((answer, charge)).await.is_ok()
+    }
+
+    /// Bytes a request is charged while in flight: its frame, and for fetches the most their answer may carry.
+    fn cost(&self, frame: &RequestFrame) -> usize {
+        let max_frame = self.ctx.config.max_frame;
+        let answer = match ApiKey::from_u16(frame.api) {
+            Some(ApiKey::Fetch) => decode_control::<Fetch>(&frame.body).map(|f| f.max_bytes).unwrap_or(0),
+            Some(ApiKey::GroupFetch) => decode_control::<GroupFetch>(&frame.body).map(|f| f.max_bytes).unwrap_or(0),
+            _ => 0,
+        };
+        4 + REQUEST_HEADER_LEN + frame.body.len() + answer.min(max_frame) as usize
     }
 
     /// Checks one request and dispatches it.

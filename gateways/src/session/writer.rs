@@ -5,6 +5,7 @@
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
+use super::Queued;
 use crate::answer::Answer;
 
 /// Write buffer per session.
@@ -12,14 +13,15 @@ const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Writes every answer received until the channel closes, then flushes and shuts the write side down (TCP: FIN;
 /// QUIC: finishes the stream). Returns the writer so the caller can wait for delivery.
-pub(crate) async fn write_answers<W>(writer: W, mut answers: mpsc::Receiver<Answer>) -> std::io::Result<W>
+pub(crate) async fn write_answers<W>(writer: W, mut answers: mpsc::Receiver<Queued>) -> std::io::Result<W>
 where
     W: AsyncWrite + Unpin,
 {
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, writer);
-    while let Some(answer) = answers.recv().await {
+    // The charge of an answer is released once it is written (to the buffer or the socket).
+    while let Some((answer, _charge)) = answers.recv().await {
         write_one(&mut out, &answer).await?;
-        while let Ok(answer) = answers.try_recv() {
+        while let Ok((answer, _charge)) = answers.try_recv() {
             write_one(&mut out, &answer).await?;
         }
         out.flush().await?;

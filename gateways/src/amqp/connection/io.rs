@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::amqp::frame::{self, Inbound};
 use crate::amqp::reply::AmqpError;
+use crate::budget::ByteBudget;
 
 /// Reads frames from the socket.
 #[derive(Debug)]
@@ -52,7 +53,8 @@ impl FrameReader {
 }
 
 /// Writes queued buffers until every sender is dropped, then shuts the write side down.
-pub async fn writer(mut socket: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+/// Each buffer's bytes are released from `backlog` once written.
+pub async fn writer(mut socket: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>, backlog: ByteBudget) {
     let mut batch = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         batch.clear();
@@ -62,7 +64,9 @@ pub async fn writer(mut socket: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<
         {
             batch.extend_from_slice(&more);
         }
-        if socket.write_all(&batch).await.is_err() {
+        let written = socket.write_all(&batch).await;
+        backlog.release(batch.len());
+        if written.is_err() {
             return;
         }
     }

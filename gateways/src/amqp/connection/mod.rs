@@ -1,6 +1,8 @@
 //! One AMQP connection: a reader/dispatcher task (this module's [`serve`]) that owns every channel's state, a writer
 //! task, and a completion task for publishes. The dispatcher selects over frames from the socket, deliveries from
 //! queue actors, publisher-confirm outcomes, the heartbeat timer, the memory alarm and the gateway's shutdown.
+//! What it queues for the writer is counted against `max_write_backlog`: past it, it stops reading the socket and
+//! taking deliveries until the writer drains (a peer that stops reading holds a bounded amount).
 //! Channel exceptions close the channel, connection exceptions close the connection (`connection.close`, then
 //! `close-ok` or a timeout), both per spec.
 
@@ -33,6 +35,7 @@ use crate::amqp::queue::{Kick, QueueActor, QueueEvent, Settle};
 use crate::amqp::reply::{AmqpError, ReplyCode};
 use crate::amqp::shared::Shared;
 use crate::amqp::vhost::VHost;
+use crate::budget::ByteBudget;
 
 /// How long the server waits for `close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -49,6 +52,8 @@ struct Connection {
     channels: HashMap<u16, Channel>,
     out: Vec<u8>,
     writer: mpsc::UnboundedSender<Vec<u8>>,
+    /// Bytes handed to the writer and not yet written.
+    backlog: ByteBudget,
     last_write: Instant,
     events: mpsc::UnboundedSender<QueueEvent>,
     batch: PublishBatch,
@@ -70,10 +75,13 @@ pub async fn serve(
     refuse: Option<AmqpError>,
 ) {
     let (rd, wr) = stream.into_split();
+    // Unbounded in count, bounded in bytes: `backlog` counts what is queued, and the dispatcher pauses past its cap.
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(io::writer(wr, writer_rx));
+    let backlog = ByteBudget::new(shared.config.max_write_backlog.max(1));
+    let writer = tokio::spawn(io::writer(wr, writer_rx, backlog.clone()));
     let mut reader = FrameReader::new(rd);
     let mut send = |bytes: Vec<u8>| {
+        backlog.add(bytes.len());
         let _ = writer_tx.send(bytes);
     };
     let timeout = shared.config.handshake_timeout;
@@ -107,6 +115,7 @@ pub async fn serve(
         channels: HashMap::new(),
         out: Vec::with_capacity(64 * 1024),
         writer: writer_tx.clone(),
+        backlog,
         last_write: Instant::now(),
         events: events_tx,
         batch: PublishBatch::default(),
@@ -188,14 +197,21 @@ impl Connection {
                 told_blocked = true;
             }
             self.flush_out();
-            let read_allowed = !(is_blocked && self.published);
+            // Read before looking at the backlog, so a write after the look wakes the wait below.
+            let epoch = self.backlog.epoch();
+            let paused = self.backlog.is_full();
+            let read_allowed = !(paused || is_blocked && self.published);
             tokio::select! {
                 () = shutdown.cancelled(), if self.closing.is_none() => {
                     self.close_connection(&AmqpError::new(ReplyCode::ConnectionForced, "broker shutting down"));
                 }
-                Some(event) = events.recv() => {
+                () = self.backlog.released_since(epoch), if paused => {}
+                Some(event) = events.recv(), if !paused => {
                     self.on_queue_event(event);
                     for _ in 0..1024 {
+                        if self.backlog.used() + self.out.len() >= self.backlog.cap() {
+                            break;
+                        }
                         match events.try_recv() {
                             Ok(event) => self.on_queue_event(event),
                             Err(_) => break,
@@ -219,6 +235,10 @@ impl Connection {
                     }
                 }
                 _ = ticker.tick() => {
+                    if paused {
+                        // Not reading is our doing, not the peer's silence.
+                        last_read = Instant::now();
+                    }
                     if !heartbeat.is_zero() {
                         if last_read.elapsed() > heartbeat * 2 {
                             debug!(id = self.id, "AMQP peer silent for two heartbeat intervals; closing");
@@ -247,6 +267,8 @@ impl Connection {
     fn flush_out(&mut self) {
         if !self.out.is_empty() {
             let bytes = std::mem::replace(&mut self.out, Vec::with_capacity(64 * 1024));
+            self.backlog.add(bytes.len());
+            self.shared.write_backlog_peak.fetch_max(self.backlog.used(), std::sync::atomic::Ordering::AcqRel);
             let _ = self.writer.send(bytes);
             self.last_write = Instant::now();
         }

@@ -20,10 +20,8 @@ fi
 # long run.
 scripts/soak.sh 5 --debug
 
-# A short fuzzing pass over every decoder of outside bytes (cargo-fuzz needs the nightly toolchain; `scripts/fuzz.sh
-# 3600` is a long run). Without AddressSanitizer: safe Rust has no memory errors for it to find, and it runs ~3x faster.
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+# A short fuzzing pass over every decoder of outside bytes, when asked (FUZZ=1): the fuzz crate's clean nightly
+# build alone takes 10-15 CPU-minutes, more than this suite's budget. `scripts/fuzz.sh 3600` is a long run.
+if [ "${FUZZ:-0}" = 1 ]; then
   FUZZ_SANITIZER=none scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
-else
-  echo "warning: no nightly toolchain (rustup toolchain install nightly); the fuzzing pass is skipped" >&2
 fi

@@ -5,23 +5,12 @@
 #[path = "common/amqp.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
-
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{AMQPClass, basic, channel as chan};
-use common::{Raw, Server, bounded};
+use common::{Raw, Server, bounded, eventually};
 use lapin::BasicProperties;
 use lapin::options::*;
 use lapin::types::FieldTable;
-
-/// Polls `check` every 5 ms until it holds, failing after `secs`.
-async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_stops_reading_holds_a_bounded_backlog() {

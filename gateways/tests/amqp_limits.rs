@@ -6,22 +6,11 @@
 #[path = "common/amqp.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{Server, bounded, code};
+use common::{Server, bounded, code, eventually};
 use futures_util::StreamExt;
 use lapin::options::*;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-
-/// Polls `check` every 20 ms until it holds, failing after `secs`.
-async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_are_refused_with_530_and_counted() {

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use amq_protocol::frame::{AMQPFrame, WriteContext, gen_frame, parse_frame};
 use amq_protocol::protocol::{AMQPClass, connection as conn};
@@ -144,5 +144,14 @@ impl Raw {
             Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(_))))
         ));
         raw
+    }
+}
+
+/// Polls `check` every 5 ms until it holds, failing after `secs`.
+pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -3,6 +3,8 @@
 # Usage: scripts/fuzz.sh [seconds per target] [target...]
 #   FUZZ_SANITIZER=address|none (default address; `none` builds faster and runs faster, catching panics and overflow
 #   but not memory errors, of which safe Rust should have none).
+#   FUZZ_BUILD=release|dev (default release; `dev` builds unoptimized: about half the build time of a clean build,
+#   fewer runs per second; the test suite's short pass uses it).
 # Each target starts from its committed seed corpus (fuzz/corpus/TARGET, read only) plus a scratch corpus that is
 # kept in fuzz/target/scratch-corpus/TARGET across runs; a crash leaves its input in fuzz/artifacts/TARGET/.
 # Reproduce one with: cd fuzz && cargo +nightly fuzz run -a TARGET artifacts/TARGET/crash-...
@@ -23,9 +25,12 @@ fi
 
 # Debug assertions on (-a): integer overflow and debug_assert! are crashes too.
 FLAGS=(-a --sanitizer "$SANITIZER")
+if [ "${FUZZ_BUILD:-release}" = dev ]; then
+    FLAGS+=(--dev)
+fi
 build_start=$(date +%s)
 cargo +nightly fuzz build "${FLAGS[@]}" >/dev/null 2>build.log || { cat build.log; exit 1; }
-echo "built ${#TARGETS[@]} targets (sanitizer $SANITIZER) in $(( $(date +%s) - build_start ))s"
+echo "built ${#TARGETS[@]} targets (sanitizer $SANITIZER, ${FUZZ_BUILD:-release} build) in $(( $(date +%s) - build_start ))s"
 rm -f build.log
 
 failed=0

@@ -9,6 +9,20 @@ fn config(dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig { arbiters: 2, ..BrokerConfig::with_data_dir(dir) }
 }
 
+/// Waits until `n` long polls are parked on the partition (observed through the topic's partition details).
+async fn wait_parked(broker: &Broker, topic: &str, partition: u32, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let details = broker.topic("default", topic).await.expect("topic details");
+        let parked = details.partitions[partition as usize].parked_polls;
+        if parked >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{parked} of {n} polls parked on {topic}/{partition} after 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn payloads(polled: &Polled) -> Vec<String> {
     polled.messages.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect()
 }
@@ -71,7 +85,7 @@ async fn long_poll_returns_when_data_arrives() {
         let req = PollRequest::new(PollingStrategy::Offset(0)).wait(Duration::from_secs(20));
         poller.poll("default", "t", 0, req).await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_parked(&broker, "t", 0, 1).await;
     broker.send("default", "t", Partitioning::Balanced, vec![Message::new("wake")]).await.expect("send");
     let polled = waiting.await.expect("join").expect("poll");
     assert_eq!(payloads(&polled), ["wake"]);
@@ -106,7 +120,7 @@ async fn parked_polls_are_capped_per_partition() {
         })
     };
     let (a, b) = (park(), park());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_parked(&broker, "cap", 0, 2).await;
     let err = park().await.expect("join").expect_err("third parked poll");
     assert!(matches!(err, BrokerError::TooManyParkedPolls(2)), "{err}");
     assert!(err.is_retriable());
@@ -128,7 +142,7 @@ async fn a_latest_long_poll_returns_the_next_message() {
         let req = PollRequest::new(PollingStrategy::Next).consumer(consumer).wait(Duration::from_secs(20));
         poller.poll("default", "l", 0, req).await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_parked(&broker, "l", 0, 1).await;
     broker.send("default", "l", Partitioning::Balanced, vec![Message::new("fresh")]).await.expect("send");
     let polled = waiting.await.expect("join").expect("poll");
     assert_eq!(payloads(&polled), ["fresh"], "the start is fixed when the poll parks");

@@ -197,10 +197,19 @@ async fn queues_declare_exclusive_purge_delete() {
 
         // The exclusive queue goes with its connection.
         c1.close(200, "bye".into()).await.expect("close");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let ch2 = c2.create_channel().await.expect("channel");
-        let err = ch2.queue_declare("mine".into(), passive, FieldTable::default()).await.expect_err("deleted");
-        assert_eq!(code(&err), Some(404));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            // A failed passive declare closes the channel: a fresh one per look.
+            let ch2 = c2.create_channel().await.expect("channel");
+            match ch2.queue_declare("mine".into(), passive, FieldTable::default()).await {
+                Err(err) => {
+                    assert_eq!(code(&err), Some(404));
+                    break;
+                }
+                Ok(_) => assert!(std::time::Instant::now() < deadline, "the exclusive queue outlived its connection"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         c2.close(200, "bye".into()).await.expect("close");
     })
     .await;
@@ -260,7 +269,16 @@ async fn consume_ack_nack_reject_prefetch_and_requeue_on_close() {
         );
         // Closing the connection requeues 5, 6, 7 (and 8, 9 stay): a new consumer sees them, redelivered first.
         consumer_conn.close(200, "bye".into()).await.expect("close");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let q = ch.queue_declare("jobs".into(), passive, FieldTable::default()).await.expect("passive");
+            if q.message_count() == 5 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} ready, not 5, after the close", q.message_count());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let mut seen = Vec::new();
         while let Some(got) = ch.basic_get("jobs".into(), BasicGetOptions { no_ack: false }).await.expect("get") {
             seen.push((String::from_utf8(got.delivery.data.clone()).expect("utf8"), got.delivery.redelivered));
@@ -390,6 +408,7 @@ async fn max_length_drops_the_oldest_and_ttl_expires() {
         assert_eq!(q.message_count(), 2);
         assert_eq!(get_body(&ch, "short").await.as_deref(), Some(&b"s3"[..]));
         assert_eq!(get_body(&ch, "short").await.as_deref(), Some(&b"s4"[..]));
+        // The TTL is 200 ms: here time itself has to pass (not a wait for another task).
         tokio::time::sleep(Duration::from_millis(400)).await;
         publish(&ch, "", "ttl", b"fresh").await;
         assert_eq!(get_body(&ch, "ttl").await.as_deref(), Some(&b"fresh"[..]), "the expired message is dropped");

@@ -116,18 +116,19 @@ async fn graceful_shutdown_answers_requests_already_read() {
     let addr = gateway.local_addr();
     let mut client = RawClient::tcp_ready(addr).await;
     client.call(&topic_request("drain", 1)).await;
-    let fetch = fetch_request("drain", 0, PollingStrategy::First, 300);
+    let fetch = fetch_request("drain", 0, PollingStrategy::First, 1000);
+    let sent = Instant::now();
     let c = client.send_fetch(&fetch).await;
-    // Let the session read the request before shutting down.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let started = Instant::now();
+    // The session has read the request once the poll is parked.
+    wait_parked(&broker, "drain", 0, 1).await;
     let shutdown = tokio::spawn(gateway.shutdown(Duration::from_secs(5)));
     let frame = client.recv().await.expect("the long poll is answered");
     assert_eq!((frame.correlation, frame.error), (c, 0));
     client.expect_closed().await;
     shutdown.await.unwrap();
-    let took = started.elapsed();
-    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(3), "{took:?}");
+    // Shutdown waited for the poll's whole wait, and no longer than needed.
+    let took = sent.elapsed();
+    assert!(took >= Duration::from_millis(1000) && took < Duration::from_secs(4), "{took:?}");
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     broker.shutdown().await.unwrap();
@@ -139,7 +140,7 @@ async fn shutdown_gives_up_after_the_grace_period() {
     let mut client = RawClient::tcp_ready(gateway.local_addr()).await;
     client.call(&topic_request("long", 1)).await;
     client.send_fetch(&fetch_request("long", 0, PollingStrategy::First, 30_000)).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_parked(&broker, "long", 0, 1).await;
     let started = Instant::now();
     gateway.shutdown(Duration::from_millis(200)).await;
     assert!(started.elapsed() < Duration::from_secs(2));

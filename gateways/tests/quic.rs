@@ -184,7 +184,7 @@ async fn quic_connection_limit_and_graceful_shutdown() {
 
     client.call(&topic_request("drain", 1)).await;
     let c = client.send_fetch(&fetch_request("drain", 0, PollingStrategy::First, 300)).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_parked(&broker, "drain", 0, 1).await;
     let shutdown = tokio::spawn(gateway.shutdown(Duration::from_secs(5)));
     let frame = client.recv().await.expect("the long poll is answered");
     assert_eq!((frame.correlation, frame.error), (c, 0));

@@ -35,6 +35,21 @@ pub async fn tcp_gateway(config: GatewayConfig) -> (Broker, TcpGateway, tempfile
     (broker, gateway, dir)
 }
 
+/// Waits until `n` long polls are parked on a partition of a default-stream topic: the request was read and is
+/// waiting in the partition (observed through the topic's partition details, not guessed with a sleep).
+pub async fn wait_parked(broker: &Broker, topic: &str, partition: u32, n: usize) {
+    let deadline = std::time::Instant::now() + RECV_TIMEOUT;
+    loop {
+        let details = broker.topic("default", topic).await.unwrap();
+        let parked = details.partitions[partition as usize].parked_polls;
+        if parked >= n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{parked} of {n} polls parked on {topic}/{partition}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A topic in the default stream, fsync left to the OS (fast tests).
 pub fn topic_request(name: &str, partitions: u32) -> CreateTopic {
     let config = TopicConfig { partitions, durability: DurabilityPolicy::Never, ..TopicConfig::default() };

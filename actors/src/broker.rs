@@ -11,7 +11,7 @@ use callboard_storage::Env;
 
 use crate::config::{BrokerConfig, TopicConfig, TopicConfigExt};
 use crate::error::{BrokerError, Result};
-use crate::group::actor::{ConsumerGroupActor, StopGroup, TopicsChanged};
+use crate::group::actor::{StopGroup, TopicsChanged};
 use crate::metadata::{DEFAULT_STREAM, Metadata, StreamMeta, TopicMeta, topic_dir};
 use crate::names::{INTERNAL_PREFIX, validate_internal_name, validate_name};
 use crate::partition::{PartitionActor, PartitionSetup};
@@ -41,7 +41,6 @@ pub struct BrokerActor {
     topics: HashMap<(String, String), Addr<TopicActor>>,
     pub(crate) routes: Arc<RwLock<Routes>>,
     producer_ids: Arc<AtomicI64>,
-    pub(crate) groups: HashMap<(String, String), Addr<ConsumerGroupActor>>,
     /// Most partitions the broker may hold (see [`crate::budget`]).
     partition_budget: usize,
 }
@@ -49,21 +48,13 @@ pub struct BrokerActor {
 impl BrokerActor {
     /// Loads the metadata and starts a topic actor for every topic.
     pub(crate) fn new(config: BrokerConfig, workers: Vec<ArbiterHandle>, routes: Arc<RwLock<Routes>>) -> Result<Self> {
-        let metadata = Metadata::load_or_create(&config.data_dir, config.env.now_ms())?;
+        let metadata = Metadata::load_or_create(config.env.as_ref(), &config.data_dir, config.env.now_ms())?;
         let producer_ids = Arc::new(AtomicI64::new(metadata.next_producer_id));
         let partition_budget = config
             .max_partitions
             .unwrap_or_else(|| crate::budget::partition_budget(crate::budget::raise_nofile_limit()));
-        let mut actor = BrokerActor {
-            partition_budget,
-            config,
-            metadata,
-            workers,
-            topics: HashMap::new(),
-            routes,
-            producer_ids,
-            groups: HashMap::new(),
-        };
+        let mut actor =
+            BrokerActor { partition_budget, config, metadata, workers, topics: HashMap::new(), routes, producer_ids };
         let existing: Vec<(StreamMeta, TopicMeta)> =
             actor.metadata.streams.iter().flat_map(|s| s.topics.iter().map(move |t| (s.clone(), t.clone()))).collect();
         for (stream, topic) in existing {
@@ -80,12 +71,20 @@ impl BrokerActor {
     pub(crate) fn update_metadata<T>(&mut self, change: impl FnOnce(&mut Metadata) -> Result<T>) -> Result<T> {
         let mut next = self.metadata.clone();
         let out = change(&mut next)?;
-        next.save(&self.config.data_dir)?;
+        next.save(self.config.env.as_ref(), &self.config.data_dir)?;
         self.metadata = next;
         Ok(out)
     }
 
-    fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
+    /// The worker thread for a group's actor (spread by name).
+    pub(crate) fn worker_for(&self, stream: &str, group: &str) -> ArbiterHandle {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (stream, group).hash(&mut hasher);
+        self.workers[hasher.finish() as usize % self.workers.len()].clone()
+    }
+
+    pub(crate) fn routes_mut(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
         self.routes.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -338,7 +337,7 @@ impl Handler<AddPartitions> for BrokerActor {
                     return Err(BrokerError::TopicNotFound { stream: msg.stream.clone(), topic: msg.name.clone() });
                 }
                 act.publish(&msg.stream, &topic, partitions);
-                for ((stream, _), group) in &act.groups {
+                for ((stream, _), group) in &act.routes.read().unwrap_or_else(|p| p.into_inner()).groups {
                     if *stream == msg.stream {
                         group.do_send(TopicsChanged);
                     }
@@ -403,12 +402,14 @@ impl Handler<DeleteStream> for BrokerActor {
                 m.streams.retain(|s| s.name != msg.0);
                 Ok(())
             })?;
-            self.routes_mut().streams.remove(&msg.0);
-            let groups: Vec<_> = self.groups.keys().filter(|(s, _)| *s == msg.0).cloned().collect();
-            for key in groups {
-                if let Some(group) = self.groups.remove(&key) {
-                    group.do_send(StopGroup);
-                }
+            let groups = {
+                let mut routes = self.routes_mut();
+                routes.streams.remove(&msg.0);
+                let keys: Vec<_> = routes.groups.keys().filter(|(s, _)| *s == msg.0).cloned().collect();
+                keys.into_iter().filter_map(|k| routes.groups.remove(&k)).collect::<Vec<_>>()
+            };
+            for group in groups {
+                group.do_send(StopGroup);
             }
             let addrs: Vec<_> =
                 stream.topics.iter().filter_map(|t| self.topics.remove(&(msg.0.clone(), t.name.clone()))).collect();

@@ -3,8 +3,8 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use callboard_storage::{DirLock, Env, LogFile, OsEnv};
 
@@ -15,6 +15,10 @@ struct Switches {
     no_space: AtomicBool,
     panic_writes: AtomicU32,
     injected: AtomicU32,
+    /// While set, syncs of files whose name starts with it wait (a stalled disk); `held` counts the waiting ones.
+    hold: Mutex<Option<String>>,
+    released: Condvar,
+    held: AtomicU32,
 }
 
 /// A file-system layer that can be told to fail. Clones share the switches.
@@ -51,6 +55,20 @@ impl FaultEnv {
         self.switches.fail_syncs.store(on, Ordering::SeqCst);
     }
 
+    /// While set (`Some(prefix)`), every sync of a file whose name starts with `prefix` blocks until it is
+    /// cleared (`None`): a disk that stalls, to show what must not wait on a sync keeps going.
+    pub fn hold_syncs(&self, prefix: Option<&str>) {
+        *self.switches.hold.lock().unwrap_or_else(|p| p.into_inner()) = prefix.map(str::to_string);
+        if prefix.is_none() {
+            self.switches.released.notify_all();
+        }
+    }
+
+    /// Syncs blocked by [`FaultEnv::hold_syncs`] right now.
+    pub fn held_syncs(&self) -> u32 {
+        self.switches.held.load(Ordering::SeqCst)
+    }
+
     /// Makes the next `count` writes panic.
     pub fn panic_next_writes(&self, count: u32) {
         self.switches.panic_writes.store(count, Ordering::SeqCst);
@@ -65,6 +83,7 @@ impl FaultEnv {
 #[derive(Debug)]
 struct FaultFile {
     inner: Arc<dyn LogFile>,
+    name: String,
     switches: Arc<Switches>,
 }
 
@@ -106,6 +125,17 @@ impl LogFile for FaultFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        let s = &self.switches;
+        let held = |hold: &Option<String>| hold.as_deref().is_some_and(|p| self.name.starts_with(p));
+        let mut hold = s.hold.lock().unwrap_or_else(|p| p.into_inner());
+        if held(&hold) {
+            s.held.fetch_add(1, Ordering::SeqCst);
+            while held(&hold) {
+                hold = s.released.wait(hold).unwrap_or_else(|p| p.into_inner());
+            }
+            s.held.fetch_sub(1, Ordering::SeqCst);
+        }
+        drop(hold);
         if self.switches.fail_syncs.load(Ordering::SeqCst) {
             self.switches.injected.fetch_add(1, Ordering::SeqCst);
             return Err(io::Error::other("injected sync failure"));
@@ -129,7 +159,8 @@ impl Env for FaultEnv {
 
     fn open_file(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LogFile>> {
         let inner = self.inner.open_file(path, create)?;
-        Ok(Arc::new(FaultFile { inner, switches: Arc::clone(&self.switches) }))
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Arc::new(FaultFile { inner, name, switches: Arc::clone(&self.switches) }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

@@ -14,6 +14,7 @@ use callboard_storage::Env;
 use crate::broker::*;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::error::{BrokerError, Result};
+use crate::group::actor::ConsumerGroupActor;
 use crate::partition::{
     AppendAck, ConsumerRef, DeleteOffset, DeleteRecordsBefore, Describe, Fetch, Fetched, GetOffset, Health,
     PartitionActor, PollingStrategy, QueuedAppend, StoreOffset,
@@ -159,6 +160,15 @@ impl Broker {
             .get(topic)
             .cloned()
             .ok_or_else(|| BrokerError::TopicNotFound { stream: stream.into(), topic: topic.into() })
+    }
+
+    /// The running actor of a started group, from the routing table (`None` when not started or stopped).
+    pub(crate) fn started_group(&self, stream: &str, name: &str) -> Result<Option<Addr<ConsumerGroupActor>>> {
+        if self.inner.stopped.load(Ordering::Acquire) {
+            return Err(BrokerError::ShuttingDown);
+        }
+        let routes = self.inner.routes.read().unwrap_or_else(|p| p.into_inner());
+        Ok(routes.groups.get(&(stream.to_string(), name.to_string())).filter(|a| a.connected()).cloned())
     }
 
     fn partition(route: &Route, partition: u32) -> Result<&Addr<PartitionActor>> {

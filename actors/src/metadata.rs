@@ -3,7 +3,6 @@
 //!
 //! Directories use numeric ids: `<data_dir>/streams/<stream_id>/<topic_id>/<partition>/`.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +15,8 @@ pub const METADATA_VERSION: u32 = 1;
 /// Name of the stream that always exists.
 pub const DEFAULT_STREAM: &str = "default";
 const FILE: &str = "metadata.json";
+/// Largest metadata file read back (a few hundred bytes per topic: far more than any broker holds).
+const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// One stream (namespace) and its topics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,10 +88,21 @@ impl Metadata {
         }
     }
 
-    /// Loads the metadata of `data_dir`, or creates it (with the `default` stream) when there is none.
-    pub fn load_or_create(data_dir: &Path, now_ms: i64) -> Result<Self> {
+    /// Loads the metadata of `data_dir` through `env` (the broker's file-system layer), or creates it (with the
+    /// `default` stream) when there is none.
+    pub fn load_or_create(env: &dyn callboard_storage::Env, data_dir: &Path, now_ms: i64) -> Result<Self> {
         let path = data_dir.join(FILE);
-        match fs::read(&path) {
+        let read = env.open_file(&path, false).and_then(|file| {
+            let len = file.len()?;
+            if len > MAX_FILE_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{len} bytes, more than the {MAX_FILE_BYTES} a metadata file may hold"),
+                ));
+            }
+            file.read_vec_at(0, len as usize)
+        });
+        match read {
             Ok(bytes) => {
                 let meta: Metadata = serde_json::from_slice(&bytes)
                     .map_err(|e| BrokerError::io(&path, std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
@@ -105,17 +117,18 @@ impl Metadata {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let meta = Metadata::fresh(now_ms);
-                meta.save(data_dir)?;
+                meta.save(env, data_dir)?;
                 Ok(meta)
             }
             Err(e) => Err(BrokerError::io(&path, e)),
         }
     }
 
-    /// Atomically replaces the metadata file.
-    pub fn save(&self, data_dir: &Path) -> Result<()> {
+    /// Atomically replaces the metadata file through `env` (the broker's file-system layer, so tests can fault it).
+    pub fn save(&self, env: &dyn callboard_storage::Env, data_dir: &Path) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| BrokerError::InvalidConfig(e.to_string()))?;
-        write_atomically(data_dir, FILE, &bytes)
+        let path = data_dir.join(FILE);
+        env.replace_file(&path, &bytes, false).map_err(|e| BrokerError::io(&path, e))
     }
 
     /// The stream called `name`.
@@ -140,13 +153,6 @@ impl Metadata {
     }
 }
 
-/// Replaces `dir/name` with `bytes` atomically and durably (storage's one algorithm: temporary file, fsync, rename,
-/// fsync of the directory).
-pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let path = dir.join(name);
-    callboard_storage::replace_file(&path, bytes, false).map_err(|e| BrokerError::io(&path, e))
-}
-
 /// Directory of a topic.
 pub fn topic_dir(data_dir: &Path, stream_id: u32, topic_id: u32) -> PathBuf {
     data_dir.join("streams").join(stream_id.to_string()).join(topic_id.to_string())
@@ -159,7 +165,7 @@ mod tests {
     #[test]
     fn saves_and_loads_atomically() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut meta = Metadata::load_or_create(dir.path(), 5).expect("create");
+        let mut meta = Metadata::load_or_create(&callboard_storage::OsEnv, dir.path(), 5).expect("create");
         assert_eq!(meta.streams[0].name, DEFAULT_STREAM);
         meta.streams[0].topics.push(TopicMeta {
             id: 7,
@@ -167,8 +173,8 @@ mod tests {
             created_ms: 6,
             config: TopicConfig { partitions: 3, ..TopicConfig::default() },
         });
-        meta.save(dir.path()).expect("save");
-        let loaded = Metadata::load_or_create(dir.path(), 0).expect("load");
+        meta.save(&callboard_storage::OsEnv, dir.path()).expect("save");
+        let loaded = Metadata::load_or_create(&callboard_storage::OsEnv, dir.path(), 0).expect("load");
         assert_eq!(loaded, meta);
         assert!(!dir.path().join("metadata.json.tmp").exists());
         assert_eq!(loaded.topic("default", "orders").expect("topic").1.config.partitions, 3);

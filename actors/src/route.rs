@@ -1,6 +1,7 @@
 //! The routing table the broker actor publishes and every producer and consumer reads: for each topic, its
-//! configuration and the addresses of its partition actors. Requests go straight to partitions, never through
-//! the topic or broker actor.
+//! configuration and the addresses of its partition actors, and the actors of the consumer groups started so far.
+//! Requests go straight to partitions and group actors, never through the topic or broker actor (whose mailbox
+//! waits on metadata fsyncs).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use actix::Addr;
 
 use crate::config::TopicConfig;
+use crate::group::actor::ConsumerGroupActor;
 use crate::metadata::TopicMeta;
 use crate::partition::PartitionActor;
 use callboard_protocol::model::{Partitioning, partition_for_key};
@@ -16,6 +18,8 @@ use callboard_protocol::model::{Partitioning, partition_for_key};
 #[derive(Default)]
 pub(crate) struct Routes {
     pub(crate) streams: HashMap<String, HashMap<String, std::sync::Arc<Route>>>,
+    /// Started group actors, by stream and group name (written only by the broker actor).
+    pub(crate) groups: HashMap<(String, String), Addr<ConsumerGroupActor>>,
 }
 
 /// One topic's route.

@@ -282,3 +282,39 @@ async fn a_parked_poll_of_an_older_generation_neither_reads_nor_commits() {
     assert_eq!(got.messages.len(), 1, "the owner of the current generation gets the message");
     broker.shutdown().await.expect("shutdown");
 }
+
+/// Heartbeats, group fetches and commits go straight to the group and partition actors: a broker actor stuck in a
+/// metadata fsync (a slow disk, here one whose metadata-file syncs stall) delays topic creation, never the members
+/// of existing groups (their actors used to live on the broker actor's thread, and lookups went through its mailbox).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_traffic_does_not_wait_for_metadata_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fault = FaultEnv::default();
+    let config = BrokerConfig { env: std::sync::Arc::new(fault.clone()), ..config(dir.path()) };
+    let broker = Broker::start(config).await.expect("start");
+    let never = TopicConfig { durability: DurabilityPolicy::Never, ..Default::default() };
+    broker.create_topic("default", "t", never.clone()).await.expect("topic");
+    produce(&broker, "t", 1, 3).await;
+    let member = broker.join_group("default", "g", JoinRequest::new("a", &["t"])).await.expect("join");
+
+    fault.hold_syncs(Some("metadata.json"));
+    let creator = broker.clone();
+    let stuck = tokio::spawn(async move { creator.create_topic("default", "other", never).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fault.held_syncs() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the metadata write never reached its fsync");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let member_traffic = async {
+        let beat = broker.heartbeat("default", "g", &member.member_id).await.expect("heartbeat");
+        let polled = broker.group_poll("default", "g", &beat, GroupPoll::default()).await.expect("poll");
+        assert_eq!(polled.messages.len(), 3);
+        broker.commit_group_offset("default", "g", &beat, "t", 0, polled.next_offset).await.expect("commit");
+    };
+    let answered = tokio::time::timeout(Duration::from_secs(5), member_traffic).await;
+    assert!(!stuck.is_finished(), "the topic creation waits for its fsync");
+    fault.hold_syncs(None);
+    answered.expect("group traffic answered while the broker actor waits on an fsync");
+    stuck.await.expect("join").expect("the topic is created once the disk moves");
+    broker.shutdown().await.expect("shutdown");
+}

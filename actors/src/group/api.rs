@@ -102,6 +102,16 @@ impl Broker {
         self.inner.broker.send(msg).await.map_err(closed)?
     }
 
+    /// The actor of an existing group: straight from the routing table once started (heartbeats, fetches and
+    /// commits never queue behind the broker actor's metadata writes), through the broker actor otherwise (a
+    /// group remembered in the metadata whose actor starts on first use after a restart).
+    async fn group_actor(&self, stream: &str, name: &str) -> Result<Addr<ConsumerGroupActor>> {
+        match self.started_group(stream, name)? {
+            Some(addr) => Ok(addr),
+            None => Ok(self.group(stream, name, false, Vec::new()).await?.0),
+        }
+    }
+
     /// Joins a consumer group (creating it); answers the member id, generation and assignment.
     pub async fn join_group(&self, stream: &str, group: &str, request: JoinRequest) -> Result<Membership> {
         for topic in &request.topics {
@@ -121,13 +131,13 @@ impl Broker {
     /// Keeps a member alive and returns the current generation and its assignment, which the member acknowledges
     /// by calling: from now on it holds exactly those partitions.
     pub async fn heartbeat(&self, stream: &str, group: &str, member_id: &str) -> Result<Membership> {
-        let (addr, _) = self.group(stream, group, false, Vec::new()).await?;
+        let addr = self.group_actor(stream, group).await?;
         addr.send(Heartbeat { member_id: member_id.into() }).await.map_err(closed)?
     }
 
     /// Leaves a group; its partitions go to the other members.
     pub async fn leave_group(&self, stream: &str, group: &str, member_id: &str) -> Result<()> {
-        let (addr, _) = self.group(stream, group, false, Vec::new()).await?;
+        let addr = self.group_actor(stream, group).await?;
         addr.send(LeaveGroup { member_id: member_id.into() }).await.map_err(closed)?
     }
 
@@ -161,7 +171,7 @@ impl Broker {
         member: &Membership,
         poll: GroupPoll,
     ) -> Result<(TopicPartition, Option<Fetched>)> {
-        let (addr, _) = self.group(stream, group, false, Vec::new()).await?;
+        let addr = self.group_actor(stream, group).await?;
         let parts = &member.assignment;
         if parts.is_empty() {
             if !poll.max_wait.is_zero() {
@@ -213,7 +223,7 @@ impl Broker {
         partition: u32,
         offset: u64,
     ) -> Result<()> {
-        let (addr, _) = self.group(stream, group, false, Vec::new()).await?;
+        let addr = self.group_actor(stream, group).await?;
         let check = CheckOwner {
             member_id: member.member_id.clone(),
             generation: member.generation,

@@ -52,10 +52,18 @@ impl Handler<GetGroup> for BrokerActor {
             }
         };
         let (routes, max_members) = (self.routes.clone(), self.config.max_group_members);
+        // On a worker thread, never the broker actor's own: its metadata fsyncs must not stall group members.
+        let worker = self.worker_for(&msg.stream, &msg.name);
         let addr = self
+            .routes_mut()
             .groups
             .entry((msg.stream.clone(), msg.name.clone()))
-            .or_insert_with(|| ConsumerGroupActor::new(&msg.stream, &msg.name, max_members, routes).start())
+            .or_insert_with(|| {
+                let (stream, name) = (msg.stream.clone(), msg.name.clone());
+                ConsumerGroupActor::start_in_arbiter(&worker, move |_| {
+                    ConsumerGroupActor::new(&stream, &name, max_members, routes)
+                })
+            })
             .clone();
         Ok((addr, meta))
     }
@@ -90,7 +98,8 @@ impl Handler<ForgetGroup> for BrokerActor {
             m.stream_mut(&msg.stream)?.groups.retain(|g| g.name != msg.name);
             Ok(())
         })?;
-        if let Some(group) = self.groups.remove(&(msg.stream, msg.name)) {
+        let removed = self.routes_mut().groups.remove(&(msg.stream, msg.name));
+        if let Some(group) = removed {
             group.do_send(StopGroup);
         }
         Ok(())

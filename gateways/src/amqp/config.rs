@@ -27,6 +27,9 @@ pub struct AmqpConfig {
     /// Bytes a connection may have queued for its socket and not yet written; past it the connection stops reading
     /// the socket and taking deliveries until the peer reads (back-pressure). Default 16 MiB.
     pub max_write_backlog: usize,
+    /// A connection whose peer reads nothing for this long while its write backlog is full is closed (its backlog
+    /// freed): a stalled reader holds its budget this long at most. Default 60 s.
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for AmqpConfig {
@@ -42,6 +45,7 @@ impl Default for AmqpConfig {
             users: vec![("guest".into(), "guest".into())],
             loopback_only: true,
             max_write_backlog: 16 << 20,
+            write_stall_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -89,6 +89,12 @@ impl AmqpGateway {
         self.shared.write_backlog_peak.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Connections closed so far because their peer read nothing for [`AmqpConfig::write_stall_timeout`] while
+    /// their write backlog was full.
+    pub fn write_stalls(&self) -> u64 {
+        self.shared.write_stalls.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The address bound (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

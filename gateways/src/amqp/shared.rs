@@ -26,6 +26,8 @@ pub struct Shared {
     pub arbiter: ArbiterHandle,
     /// The largest write backlog any connection had (bytes queued for its socket, not yet written).
     pub write_backlog_peak: AtomicUsize,
+    /// Connections closed because their peer read nothing for `write_stall_timeout` with a full backlog.
+    pub write_stalls: AtomicU64,
     vhosts: tokio::sync::Mutex<HashMap<String, Arc<VHost>>>,
     next_id: AtomicU64,
 }
@@ -40,6 +42,7 @@ impl Shared {
             memory,
             arbiter,
             write_backlog_peak: AtomicUsize::new(0),
+            write_stalls: AtomicU64::new(0),
             vhosts: Default::default(),
             next_id: AtomicU64::new(1),
         }

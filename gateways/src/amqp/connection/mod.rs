@@ -2,7 +2,8 @@
 //! task, and a completion task for publishes. The dispatcher selects over frames from the socket, deliveries from
 //! queue actors, publisher-confirm outcomes, the heartbeat timer, the memory alarm and the gateway's shutdown.
 //! What it queues for the writer is counted against `max_write_backlog`: past it, it stops reading the socket and
-//! taking deliveries until the writer drains (a peer that stops reading holds a bounded amount).
+//! taking deliveries until the writer drains (a peer that stops reading holds a bounded amount), and a connection
+//! paused that way for `write_stall_timeout` is closed and its writer aborted (it holds that amount for a bounded time).
 //! Channel exceptions close the channel, connection exceptions close the connection (`connection.close`, then
 //! `close-ok` or a timeout), both per spec.
 
@@ -102,7 +103,7 @@ pub async fn serve(
         }
         Ok(Err(HandshakeError::Gone)) | Err(_) => return finish(writer_tx, writer, reader).await,
     };
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let (flights_tx, flights_rx) = mpsc::channel(MAX_FLIGHTS);
     let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
     let completion = tokio::spawn(publish::completion(flights_rx, confirm_tx));
@@ -127,8 +128,8 @@ pub async fn serve(
         done: false,
     };
     debug!(%peer, id = c.id, vhost = %c.vhost.stream, "AMQP connection open");
-    c.run(&mut reader, events_rx, confirm_rx, negotiated.heartbeat, shutdown).await;
-    c.teardown().await;
+    c.run(&mut reader, &mut events_rx, confirm_rx, negotiated.heartbeat, shutdown).await;
+    c.teardown(&mut events_rx).await;
     drop(c);
     let _ = completion.await;
     finish(writer_tx, writer, reader).await;
@@ -141,7 +142,13 @@ async fn finish(
     mut reader: FrameReader,
 ) {
     drop(writer_tx);
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, writer).await;
+    // A writer still blocked on a peer that reads nothing is aborted: dropping its handle alone would leave it
+    // (with the socket and its bytes) waiting forever.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(CLOSE_TIMEOUT, writer).await.is_err() {
+        abort.abort();
+        return;
+    }
     let linger = async {
         reader.buf.clear();
         while let Ok(n) = tokio::io::AsyncReadExt::read_buf(&mut reader.socket, &mut reader.buf).await
@@ -176,7 +183,7 @@ impl Connection {
     async fn run(
         &mut self,
         reader: &mut FrameReader,
-        mut events: mpsc::UnboundedReceiver<QueueEvent>,
+        events: &mut mpsc::UnboundedReceiver<QueueEvent>,
         mut confirms: mpsc::UnboundedReceiver<Confirmed>,
         heartbeat: Duration,
         shutdown: CancellationToken,
@@ -187,6 +194,8 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
+        let mut paused_since: Option<Instant> = None;
+        let stall_timeout = self.shared.config.write_stall_timeout;
         // Only connections that publish are told (`connection.blocked` stops clients such as lapin from sending
         // anything, acks included, so telling a consumer-only connection would deadlock it), as RabbitMQ does.
         let mut told_blocked = false;
@@ -200,12 +209,30 @@ impl Connection {
             // Read before looking at the backlog, so a write after the look wakes the wait below.
             let epoch = self.backlog.epoch();
             let paused = self.backlog.is_full();
+            if !paused {
+                paused_since = None;
+            } else if paused_since.is_none() {
+                paused_since = Some(Instant::now());
+            }
+            // Look at the stall at least every second while paused, whatever the heartbeat.
+            let stall_check = tokio::time::sleep(if paused {
+                Duration::from_secs(1).min(stall_timeout)
+            } else {
+                Duration::from_secs(3600)
+            });
             let read_allowed = !(paused || is_blocked && self.published);
             tokio::select! {
                 () = shutdown.cancelled(), if self.closing.is_none() => {
                     self.close_connection(&AmqpError::new(ReplyCode::ConnectionForced, "broker shutting down"));
                 }
                 () = self.backlog.released_since(epoch), if paused => {}
+                () = stall_check, if paused => {
+                    if paused_since.is_some_and(|t| t.elapsed() >= stall_timeout) {
+                        debug!(id = self.id, "AMQP peer read nothing while the write backlog was full; closing");
+                        self.shared.write_stalls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        break;
+                    }
+                }
                 Some(event) = events.recv(), if !paused => {
                     self.on_queue_event(event);
                     for _ in 0..1024 {
@@ -355,11 +382,18 @@ impl Connection {
     }
 
     /// Requeues what the connection's channels hold, removes their consumers, deletes its exclusive queues.
-    async fn teardown(&mut self) {
+    async fn teardown(&mut self, events: &mut mpsc::UnboundedReceiver<QueueEvent>) {
         self.flush_publishes().await;
         let ids: Vec<u16> = self.channels.keys().copied().collect();
         for id in ids {
             self.drop_channel(id).await;
+        }
+        // Deliveries queue actors sent that were never taken (the connection was paused, or closing) go back to
+        // their queues: their consumers are gone, so `on_queue_event` requeues them. Once closed, queue actors
+        // keep what they would send.
+        events.close();
+        while let Ok(event) = events.try_recv() {
+            self.on_queue_event(event);
         }
         self.send_settles();
         self.vhost.connection_closed(self.id).await;

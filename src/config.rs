@@ -25,6 +25,12 @@ pub struct FileConfig {
     pub quic_key: Option<PathBuf>,
     /// Most client connections per listener.
     pub max_connections: Option<usize>,
+    /// Bytes one TCP/QUIC session may hold in requests and unwritten answers.
+    pub max_session_bytes: Option<usize>,
+    /// Bytes all TCP/QUIC sessions together may hold.
+    pub max_shared_bytes: Option<usize>,
+    /// Most partitions in the broker (default: derived from the open-file limit).
+    pub max_partitions: Option<usize>,
 }
 
 /// Parses the text of a configuration file.

@@ -368,3 +368,38 @@ fn client_commands_are_quiet_unless_asked() {
     assert!(stderr.contains("INFO"), "-v shows info logs: {stderr}");
     server.stop();
 }
+
+#[test]
+fn serve_budget_flags_are_range_checked_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flags, expected) in [
+        (&["--max-session-bytes", "10"][..], "max_session_bytes 10 is outside"),
+        (&["--max-session-bytes", "1048576", "--max-shared-bytes", "65536"][..], "shared byte budget"),
+        (&["--max-partitions", "0"][..], "max_partitions 0 is outside"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["serve", "--tcp", "off", "--quic", "off", "--http", "off", "--amqp", "off", "--data-dir"])
+            .arg(dir.path().join("refused"))
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{flags:?}: {err}");
+    }
+
+    let serve = Serve::start_with(
+        &dir.path().join("data"),
+        &["tcp", "quic"],
+        &["--max-partitions", "3", "--max-session-bytes", "1048576", "--max-shared-bytes", "4194304"],
+    );
+    let server = Server { tcp: serve.addr("tcp").to_string(), quic: serve.addr("quic").to_string(), serve };
+    ok(&server, &["topic", "create", "two", "--partitions", "2"]);
+    let out = cli(&server, &["topic", "create", "two-more", "--partitions", "2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("resource limit") && err.contains("partitions"), "{err}");
+    // Sessions still work under the small byte budgets.
+    ok(&server, &["send", "two", "--message", "fits"]);
+    server.stop();
+}

@@ -48,6 +48,9 @@ pub struct BrokerActor {
 impl BrokerActor {
     /// Loads the metadata and starts a topic actor for every topic.
     pub(crate) fn new(config: BrokerConfig, workers: Vec<ArbiterHandle>, routes: Arc<RwLock<Routes>>) -> Result<Self> {
+        if config.max_partitions == Some(0) {
+            return Err(BrokerError::InvalidConfig("max_partitions must be at least 1".into()));
+        }
         let metadata = Metadata::load_or_create(config.env.as_ref(), &config.data_dir, config.env.now_ms())?;
         let producer_ids = Arc::new(AtomicI64::new(metadata.next_producer_id));
         let partition_budget = config

@@ -24,7 +24,8 @@ use tracing::info;
 /// Options of `callboard serve`.
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
-    /// TOML configuration file (keys: data_dir, tcp, quic, http, amqp, quic_cert, quic_key, max_connections).
+    /// TOML configuration file (keys: data_dir, tcp, quic, http, amqp, quic_cert, quic_key, max_connections,
+    /// max_session_bytes, max_shared_bytes, max_partitions).
     #[arg(long, env = "CALLBOARD_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory [default: ./callboard-data].
@@ -51,6 +52,17 @@ pub struct ServeArgs {
     /// Most client connections per listener [default: 1024].
     #[arg(long, env = "CALLBOARD_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Bytes one TCP/QUIC session may hold in requests in flight and unwritten answers before it stops reading
+    /// (64 KiB to 64 GiB) [default: 67108864 = 64 MiB].
+    #[arg(long, env = "CALLBOARD_MAX_SESSION_BYTES")]
+    max_session_bytes: Option<usize>,
+    /// Bytes all TCP/QUIC sessions together may hold (at least --max-session-bytes, at most 64 GiB)
+    /// [default: 536870912 = 512 MiB].
+    #[arg(long, env = "CALLBOARD_MAX_SHARED_BYTES")]
+    max_shared_bytes: Option<usize>,
+    /// Most partitions in the broker (1 to 1 000 000) [default: (open-file hard limit − 2048) / 4].
+    #[arg(long, env = "CALLBOARD_MAX_PARTITIONS")]
+    max_partitions: Option<usize>,
 }
 
 /// Settings after merging defaults, file, environment and flags.
@@ -63,7 +75,11 @@ struct Settings {
     amqp: Option<SocketAddr>,
     tls: Option<(PathBuf, PathBuf)>,
     gateway: GatewayConfig,
+    max_partitions: Option<usize>,
 }
+
+/// Largest `--max-partitions` accepted.
+const MAX_PARTITIONS: usize = 1_000_000;
 
 fn listener(name: &str, value: Option<String>, default: &str) -> anyhow::Result<Option<SocketAddr>> {
     let value = value.unwrap_or_else(|| default.to_string());
@@ -84,6 +100,19 @@ impl Settings {
         if let Some(n) = args.max_connections.or(file.max_connections) {
             gateway.max_connections = n;
         }
+        if let Some(n) = args.max_session_bytes.or(file.max_session_bytes) {
+            gateway.max_session_bytes = n;
+        }
+        if let Some(n) = args.max_shared_bytes.or(file.max_shared_bytes) {
+            gateway.shared_budget = callboard_gateways::ByteBudget::new(n);
+        }
+        gateway.validate().context("the session byte budgets")?;
+        let max_partitions = args.max_partitions.or(file.max_partitions);
+        if let Some(n) = max_partitions
+            && !(1..=MAX_PARTITIONS).contains(&n)
+        {
+            anyhow::bail!("max_partitions {n} is outside 1..={MAX_PARTITIONS}");
+        }
         let tls = match (args.quic_cert.or(file.quic_cert), args.quic_key.or(file.quic_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -97,6 +126,7 @@ impl Settings {
             amqp: listener("amqp", args.amqp.or(file.amqp), "127.0.0.1:5672")?,
             tls,
             gateway,
+            max_partitions,
         })
     }
 
@@ -146,7 +176,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(_) => Some(install_metrics()?),
         None => None,
     };
-    let broker = Broker::start(BrokerConfig::with_data_dir(&settings.data_dir))
+    let config =
+        BrokerConfig { max_partitions: settings.max_partitions, ..BrokerConfig::with_data_dir(&settings.data_dir) };
+    let broker = Broker::start(config)
         .await
         .with_context(|| format!("starting the broker in {}", settings.data_dir.display()))?;
     let result = serve_with(&broker, &settings, prometheus).await;

@@ -21,8 +21,13 @@ impl Serve {
     /// Starts `callboard serve --data-dir DIR` with each listener named in `on` (`tcp`, `quic`, `http`, `amqp`) on
     /// port 0 of 127.0.0.1 and the others off; returns once it printed `ready`.
     pub fn start(dir: &Path, on: &[&str]) -> Serve {
+        Self::start_with(dir, on, &[])
+    }
+
+    /// [`Serve::start`] with more `serve` flags.
+    pub fn start_with(dir: &Path, on: &[&str], flags: &[&str]) -> Serve {
         let mut command = Command::new(BIN);
-        command.arg("serve").arg("--data-dir").arg(dir);
+        command.arg("serve").arg("--data-dir").arg(dir).args(flags);
         for name in ["tcp", "quic", "http", "amqp"] {
             command.arg(format!("--{name}")).arg(if on.contains(&name) { "127.0.0.1:0" } else { "off" });
         }

@@ -35,6 +35,7 @@ mod index;
 mod log;
 mod os_env;
 mod segment;
+mod segment_file;
 mod sim_env;
 mod walker;
 
@@ -45,4 +46,5 @@ pub use error::{Result, StorageError};
 pub use log::{APPEND_SECONDS, Appended, PartitionLog, RESERVED_FILES, ReadBatches, RetentionReport, SegmentInfo};
 pub use os_env::{OsEnv, create_dir_all_synced, replace_file};
 pub use segment::RecoveryReport;
+pub use segment_file::MAX_COLD_FILES;
 pub use sim_env::{CrashMode, SimEnv};

@@ -16,6 +16,7 @@ use crate::env::{DirLock, Env};
 use crate::error::{Result, StorageError};
 use crate::os_env::{LOCK_FILE, OsEnv};
 use crate::segment::{RecoveryReport, Segment};
+use crate::segment_file::ColdFiles;
 
 /// Histogram of append latency (validation and write, without fsync), in seconds.
 pub const APPEND_SECONDS: &str = "callboard_storage_append_seconds";
@@ -94,6 +95,8 @@ pub struct PartitionLog {
     committer: Arc<Committer>,
     leader_epoch: u32,
     recovery: Option<RecoveryReport>,
+    /// Sealed segments whose files are open (see [`crate::segment_file`]).
+    cold: ColdFiles,
     _lock: Box<dyn DirLock>,
 }
 
@@ -151,12 +154,15 @@ impl PartitionLog {
         let mut recovery = None;
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
-            let (seg, report) =
-                Segment::open(env.as_ref(), &dir, base, next_base, !clean, config.index_interval_bytes)?;
+            let (seg, report) = Segment::open(&env, &dir, base, next_base, !clean, config.index_interval_bytes)?;
             if let Some(r) = &report {
                 info!(dir = %dir.display(), batches = r.batches, cut_bytes = r.truncated_bytes, "recovered active segment");
             }
             recovery = report.or(recovery);
+            if next_base.is_some() {
+                // Sealed: its file is opened again by the first read that needs it.
+                seg.close_file();
+            }
             segments.insert(base, seg);
         }
         let next = segments.values().next_back().map_or(0, |s| s.next_offset);
@@ -168,7 +174,7 @@ impl PartitionLog {
             for (_, seg) in std::mem::take(&mut segments) {
                 seg.delete(env.as_ref())?;
             }
-            let seg = Segment::create(env.as_ref(), &dir, start, config.index_interval_bytes)?;
+            let seg = Segment::create(&env, &dir, start, config.index_interval_bytes)?;
             env.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
             segments.insert(start, seg);
         }
@@ -180,8 +186,40 @@ impl PartitionLog {
             active.sync_log()?;
             env.sync_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
         }
-        let committer = Arc::new(Committer::new(dir.clone(), active.log_file(), active.next_offset, env.now_ms()));
-        Ok(PartitionLog { env, dir, config, segments, log_start, committer, leader_epoch: 0, recovery, _lock: lock })
+        let committer = Arc::new(Committer::new(dir.clone(), active.log_file()?, active.next_offset, env.now_ms()));
+        Ok(PartitionLog {
+            env,
+            dir,
+            config,
+            segments,
+            log_start,
+            committer,
+            leader_epoch: 0,
+            recovery,
+            cold: ColdFiles::default(),
+            _lock: lock,
+        })
+    }
+
+    /// Records a read of the segment at `base`; when it is sealed, closes the files of the sealed segments read
+    /// longest ago past [`crate::segment_file::MAX_COLD_FILES`].
+    fn used(&self, base: u64) {
+        if self.segments.keys().next_back() == Some(&base) {
+            return;
+        }
+        for stale in self.cold.touch(base) {
+            if let Some(seg) = self.segments.get(&stale)
+                && self.segments.keys().next_back() != Some(&stale)
+            {
+                seg.close_file();
+            }
+        }
+    }
+
+    /// Sealed segments of this log whose files are open now (at most
+    /// [`crate::segment_file::MAX_COLD_FILES`]).
+    pub fn open_sealed_files(&self) -> usize {
+        self.segments.values().rev().skip(1).filter(|s| s.file_is_open()).count()
     }
 
     fn active(&self) -> &Segment {
@@ -246,11 +284,14 @@ impl PartitionLog {
     /// Seals the active segment and starts a new one at `next` (the log end, or the log start when truncation
     /// leaves nothing at or above it).
     fn roll_to(&mut self, next: u64) -> Result<()> {
+        let sealed = self.active().base_offset;
         self.active_mut().seal()?;
-        let seg = Segment::create(self.env.as_ref(), &self.dir, next, self.config.index_interval_bytes)?;
+        let seg = Segment::create(&self.env, &self.dir, next, self.config.index_interval_bytes)?;
         self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
-        self.committer.reset(seg.log_file(), next, next);
+        self.committer.reset(seg.log_file()?, next, next);
         self.segments.insert(next, seg);
+        // The segment just sealed is the most recently used cold one (its file is still open).
+        self.used(sealed);
         Ok(())
     }
 
@@ -281,7 +322,9 @@ impl PartitionLog {
             .range(..=from)
             .next_back()
             .ok_or(StorageError::BelowLogStart { requested: from, log_start: self.log_start })?;
-        match seg.locate(from)? {
+        let located = seg.locate(from);
+        self.used(seg.base_offset);
+        match located? {
             Some((pos, _)) => {
                 let (bytes, next_offset) = seg.read(pos, max_bytes, upper, from)?;
                 Ok(ReadBatches { bytes: Bytes::from(bytes), next_offset: next_offset.max(from) })
@@ -318,7 +361,9 @@ impl PartitionLog {
         let candidates =
             self.segments.values().filter(|s| s.next_offset > self.log_start && s.max_timestamp >= timestamp_ms);
         for seg in candidates {
-            if let Some(offset) = seg.find_timestamp(timestamp_ms, self.log_start)? {
+            let found = seg.find_timestamp(timestamp_ms, self.log_start);
+            self.used(seg.base_offset);
+            if let Some(offset) = found? {
                 return Ok(Some(offset));
             }
         }
@@ -341,8 +386,13 @@ impl PartitionLog {
                 continue;
             }
             if let Some(seg) = self.segments.remove(&base) {
+                self.cold.forget(base);
                 seg.delete(self.env.as_ref())?;
             }
+        }
+        if let Some(base) = keep_base {
+            // Active from here on: never closed as a cold file.
+            self.cold.forget(base);
         }
         self.env.sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
         let holder = self.active().locate(offset)?.map(|(_, header)| header.base_offset);
@@ -359,7 +409,7 @@ impl PartitionLog {
         let env = Arc::clone(&self.env);
         let seg = self.active_mut();
         let next = seg.truncate_to(env.as_ref(), offset)?;
-        let file = seg.log_file();
+        let file = seg.log_file()?;
         self.committer.reset(file, next, next);
         info!(dir = %self.dir.display(), offset, next, "truncated log");
         Ok(next)
@@ -430,6 +480,7 @@ impl PartitionLog {
             return Ok(());
         }
         for base in bases {
+            self.cold.forget(*base);
             if let Some(seg) = self.segments.remove(base) {
                 seg.delete(self.env.as_ref())?;
             }

@@ -522,3 +522,28 @@ fn a_failed_fsync_is_not_made_good_by_a_later_one() {
     let log = open(&env, config);
     assert_eq!(log.next_offset(), a.next_offset, "but b never reached the disk");
 }
+
+#[test]
+fn sealed_segments_keep_no_file_open_beyond_the_most_recently_read() {
+    let env = SimEnv::new();
+    let mut log = open(&env, small_config());
+    for i in 0..40 {
+        log.append(&mut batch(4, i, 200)).expect("append");
+    }
+    let sealed = log.segments().len() - 1;
+    assert!(sealed >= 8, "{sealed} sealed segments");
+    // Rolling leaves only the segment sealed last open.
+    assert!(log.open_sealed_files() <= crate::MAX_COLD_FILES);
+    let offsets = all_offsets(&log, 0);
+    assert_eq!(offsets, (0..160).collect::<Vec<_>>());
+    assert!(log.open_sealed_files() <= crate::MAX_COLD_FILES, "{} open", log.open_sealed_files());
+    assert_eq!(log.offset_for_timestamp(3).expect("by time"), Some(3));
+    assert!(log.open_sealed_files() <= crate::MAX_COLD_FILES);
+    log.close().expect("close");
+
+    // Reopened, sealed segments start closed and are opened by the reads that need them.
+    let log = open(&env, small_config());
+    assert_eq!(log.open_sealed_files(), 0);
+    assert_eq!(all_offsets(&log, 40), (40..160).collect::<Vec<_>>());
+    assert!(log.open_sealed_files() <= crate::MAX_COLD_FILES);
+}

@@ -16,12 +16,13 @@ pub const LOCK_FILE: &str = ".lock";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsEnv;
 
-/// A file for positional I/O, plus a second handle (sharing the open file description) for reads into fresh
-/// buffers: `read_to_end` fills uninitialised capacity, saving the zero-fill a positional read needs.
+/// A file for positional I/O. Reads into fresh buffers go through the file's cursor (`seek` + `read_to_end`,
+/// which fills uninitialised capacity, saving the zero-fill a positional read needs), serialized by `cursor`;
+/// positional writes never move it. One descriptor per open file.
 #[derive(Debug)]
 struct OsFile {
     file: File,
-    reader: Mutex<File>,
+    cursor: Mutex<()>,
 }
 
 impl LogFile for OsFile {
@@ -48,8 +49,9 @@ impl LogFile for OsFile {
     fn read_extend_at(&self, pos: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
         let old = buf.len();
         buf.reserve(len);
-        let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        let read = reader.seek(SeekFrom::Start(pos)).and_then(|_| (&mut *reader).take(len as u64).read_to_end(buf));
+        let _cursor = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reader = &self.file;
+        let read = reader.seek(SeekFrom::Start(pos)).and_then(|_| reader.take(len as u64).read_to_end(buf));
         match read {
             Ok(n) if n == len => Ok(()),
             Ok(_) => {
@@ -87,14 +89,12 @@ impl Env for OsEnv {
             options.mode(0o600);
         }
         let file = options.open(path)?;
-        let reader = Mutex::new(file.try_clone()?);
-        Ok(Arc::new(OsFile { file, reader }))
+        Ok(Arc::new(OsFile { file, cursor: Mutex::new(()) }))
     }
 
     fn open_file(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LogFile>> {
         let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
-        let reader = Mutex::new(file.try_clone()?);
-        Ok(Arc::new(OsFile { file, reader }))
+        Ok(Arc::new(OsFile { file, cursor: Mutex::new(()) }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

@@ -13,6 +13,7 @@ use tracing::{error, warn};
 use crate::env::{Env, LogFile};
 use crate::error::{Result, StorageError};
 use crate::index::{OFFSET_ENTRY_LEN, OffsetIndex, TIME_ENTRY_LEN, TimeIndex};
+use crate::segment_file::SegmentFile;
 use crate::walker::{Step, Walker};
 
 /// Read-ahead used when scanning headers only.
@@ -47,7 +48,7 @@ pub(crate) struct Segment {
     pub(crate) max_timestamp: i64,
     /// Wall-clock time the segment was created or, after a restart, opened: the start of its age for rolling.
     pub(crate) opened_ms: i64,
-    log: Arc<dyn LogFile>,
+    log: SegmentFile,
     index: OffsetIndex,
     time_index: TimeIndex,
     index_files: Option<(Arc<dyn LogFile>, Arc<dyn LogFile>)>,
@@ -59,8 +60,9 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    fn empty(dir: &Path, base: u64, log: Arc<dyn LogFile>, index_interval: u32) -> Self {
+    fn empty(env: &Arc<dyn Env>, dir: &Path, base: u64, log: Arc<dyn LogFile>, index_interval: u32) -> Self {
         let stem = format!("{base:020}");
+        let log_path = dir.join(format!("{stem}.log"));
         Segment {
             index_interval: u64::from(index_interval.max(1)),
             base_offset: base,
@@ -68,32 +70,32 @@ impl Segment {
             size: 0,
             max_timestamp: i64::MIN,
             opened_ms: 0,
-            log,
+            log: SegmentFile::new(Arc::clone(env), log_path.clone(), log),
             index: OffsetIndex::default(),
             time_index: TimeIndex::default(),
             index_files: None,
             bytes_since_index: 0,
-            log_path: dir.join(format!("{stem}.log")),
+            log_path,
             index_path: dir.join(format!("{stem}.index")),
             time_path: dir.join(format!("{stem}.timeindex")),
         }
     }
 
     /// Creates a new, empty active segment (the caller syncs the directory).
-    pub(crate) fn create(env: &dyn Env, dir: &Path, base: u64, index_interval: u32) -> Result<Self> {
+    pub(crate) fn create(env: &Arc<dyn Env>, dir: &Path, base: u64, index_interval: u32) -> Result<Self> {
         let path = dir.join(log_name(base));
         let log = env.open_file(&path, true).map_err(|e| StorageError::io(&path, e))?;
         log.set_len(0).map_err(|e| StorageError::io(&path, e))?;
-        let mut seg = Segment::empty(dir, base, log, index_interval);
+        let mut seg = Segment::empty(env, dir, base, log, index_interval);
         seg.opened_ms = env.now_ms();
-        seg.open_index_files(env, true)?;
+        seg.open_index_files(env.as_ref(), true)?;
         Ok(seg)
     }
 
     /// Opens an existing segment. A sealed segment (`is_active == false`) ends where the next one starts
     /// (`next_base`). The active segment is fully re-validated when `full_recovery` is set.
     pub(crate) fn open(
-        env: &dyn Env,
+        env: &Arc<dyn Env>,
         dir: &Path,
         base: u64,
         next_base: Option<u64>,
@@ -102,9 +104,11 @@ impl Segment {
     ) -> Result<(Self, Option<RecoveryReport>)> {
         let path = dir.join(log_name(base));
         let log = env.open_file(&path, false).map_err(|e| StorageError::io(&path, e))?;
-        let mut seg = Segment::empty(dir, base, log, index_interval);
+        let size = log.len().map_err(|e| StorageError::io(&path, e))?;
+        let mut seg = Segment::empty(env, dir, base, log, index_interval);
         seg.opened_ms = env.now_ms();
-        seg.size = seg.log.len().map_err(|e| StorageError::io(&path, e))?;
+        seg.size = size;
+        let env: &dyn Env = env.as_ref();
         let is_active = next_base.is_none();
         if is_active && full_recovery {
             seg.open_index_files(env, true)?;
@@ -189,7 +193,7 @@ impl Segment {
         self.bytes_since_index = 0;
         let mut expected = self.base_offset + u64::from(rel);
         self.next_offset = expected;
-        let log = Arc::clone(&self.log);
+        let log = self.file()?;
         let mut walker = Walker::new(log.as_ref(), u64::from(pos), self.size, HEADER_SCAN_WINDOW);
         loop {
             let batch_pos = walker.pos;
@@ -220,7 +224,7 @@ impl Segment {
         self.bytes_since_index = 0;
         self.next_offset = self.base_offset;
         let mut report = RecoveryReport::default();
-        let log = Arc::clone(&self.log);
+        let log = self.file()?;
         let mut walker = Walker::new(log.as_ref(), 0, self.size, RECOVERY_WINDOW);
         let mut bad = None;
         loop {
@@ -255,8 +259,8 @@ impl Segment {
                 "cut a torn or corrupt tail off the active segment"
             );
             report.reason = Some(reason);
-            self.log.set_len(valid).map_err(|e| StorageError::io(&self.log_path, e))?;
-            self.log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;
+            log.set_len(valid).map_err(|e| StorageError::io(&self.log_path, e))?;
+            log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;
             self.size = valid;
         }
         self.write_index_files()?;
@@ -332,9 +336,10 @@ impl Segment {
     /// so the segment stays consistent; if even that fails the error is [`StorageError::Failed`].
     pub(crate) fn append(&mut self, batch: &[u8], header: &BatchHeader) -> Result<()> {
         let pos = self.size;
-        if let Err(e) = self.log.write_all_at(batch, pos) {
+        let log = self.file()?;
+        if let Err(e) = log.write_all_at(batch, pos) {
             let err = StorageError::io(&self.log_path, e);
-            if let Err(rollback) = self.log.set_len(pos) {
+            if let Err(rollback) = log.set_len(pos) {
                 return Err(StorageError::Failed {
                     path: self.log_path.clone(),
                     cause: format!("{err}; rolling back failed too: {rollback}"),
@@ -357,7 +362,8 @@ impl Segment {
         let (_, pos) = self.index.floor(rel);
         // The batch is usually within one index interval of the entry: read just that much ahead.
         let window = (self.index_interval as usize + HEADER_LEN).min(HEADER_SCAN_WINDOW);
-        let mut walker = Walker::new(self.log.as_ref(), u64::from(pos), self.size, window);
+        let log = self.file()?;
+        let mut walker = Walker::new(log.as_ref(), u64::from(pos), self.size, window);
         loop {
             let batch_pos = walker.pos;
             match walker.header().map_err(|e| StorageError::io(&self.log_path, e))? {
@@ -379,9 +385,8 @@ impl Segment {
         // Read a first chunk and more only while batches below `upper` still fit in `want`: a small poll must not
         // read (and fault in) megabytes. The buffer is reserved once, so growing it copies nothing.
         let mut buf = Vec::with_capacity(want);
-        self.log
-            .read_extend_at(pos, want.min(FIRST_READ), &mut buf)
-            .map_err(|e| StorageError::io(&self.log_path, e))?;
+        let log = self.file()?;
+        log.read_extend_at(pos, want.min(FIRST_READ), &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
         let mut off = 0usize;
         let mut next = first_offset;
         while off < want {
@@ -389,7 +394,7 @@ impl Segment {
                 // The next header straddles the chunk read so far.
                 let target = (off + HEADER_LEN).max((buf.len() * 2).min(want)).min(want);
                 let (at, more) = (pos + buf.len() as u64, target - buf.len());
-                self.log.read_extend_at(at, more, &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
+                log.read_extend_at(at, more, &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
             }
             let header = match BatchHeader::parse(&buf[off..]) {
                 Ok(h) => h,
@@ -416,7 +421,7 @@ impl Segment {
                 let target = (off + total).max((buf.len() * 2).min(want));
                 let more = target - buf.len();
                 let at = pos + buf.len() as u64;
-                self.log.read_extend_at(at, more, &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
+                log.read_extend_at(at, more, &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
             }
             let stored = header.crc;
             let computed = crc_of(&buf[off..off + total]);
@@ -441,7 +446,8 @@ impl Segment {
         }
         let start = (self.base_offset + u64::from(self.time_index.scan_start(ts))).max(from);
         let Some((pos, _)) = self.locate(start)? else { return Ok(None) };
-        let mut walker = Walker::new(self.log.as_ref(), pos, self.size, HEADER_SCAN_WINDOW);
+        let log = self.file()?;
+        let mut walker = Walker::new(log.as_ref(), pos, self.size, HEADER_SCAN_WINDOW);
         loop {
             let batch_pos = walker.pos;
             let header = match walker.header().map_err(|e| StorageError::io(&self.log_path, e))? {
@@ -471,8 +477,9 @@ impl Segment {
     /// Returns the new next offset.
     pub(crate) fn truncate_to(&mut self, env: &dyn Env, offset: u64) -> Result<u64> {
         let Some((pos, header)) = self.locate(offset)? else { return Ok(self.next_offset) };
-        self.log.set_len(pos).map_err(|e| StorageError::io(&self.log_path, e))?;
-        self.log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;
+        let log = self.file()?;
+        log.set_len(pos).map_err(|e| StorageError::io(&self.log_path, e))?;
+        log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;
         self.size = pos;
         self.index.truncate_at_position(pos);
         self.time_index.truncate_at_rel((header.base_offset - self.base_offset) as u32);
@@ -488,7 +495,7 @@ impl Segment {
 
     /// Makes the log file durable.
     pub(crate) fn sync_log(&self) -> Result<()> {
-        self.log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))
+        self.file()?.sync_data().map_err(|e| StorageError::io(&self.log_path, e))
     }
 
     fn sync_indexes(&self) -> Result<()> {
@@ -527,9 +534,24 @@ impl Segment {
         Ok(())
     }
 
-    /// The log file handle, for the group-commit syncer.
-    pub(crate) fn log_file(&self) -> Arc<dyn LogFile> {
-        Arc::clone(&self.log)
+    /// The log file handle, for the group-commit syncer (opened if it was closed).
+    pub(crate) fn log_file(&self) -> Result<Arc<dyn LogFile>> {
+        self.file()
+    }
+
+    /// The log file, reopened if it was closed.
+    fn file(&self) -> Result<Arc<dyn LogFile>> {
+        self.log.get().map_err(|e| StorageError::io(&self.log_path, e))
+    }
+
+    /// Closes the log file of a sealed segment; the next read reopens it.
+    pub(crate) fn close_file(&self) {
+        self.log.close();
+    }
+
+    /// Whether the log file is open now.
+    pub(crate) fn file_is_open(&self) -> bool {
+        self.log.is_open()
     }
 
     fn corrupt(&self, position: u64, first_offset: u64, reason: String) -> StorageError {

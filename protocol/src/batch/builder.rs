@@ -1,6 +1,5 @@
 //! Encodes records into a new batch, computing the header and CRC.
 
-use super::BatchError;
 use super::compression::{Compression, compress_into};
 use super::header::Attributes;
 use super::header::{
@@ -178,18 +177,23 @@ impl BatchBuilder {
     /// Like [`BatchBuilder::finish`], with the records compressed by `codec` (the header stays uncompressed; the
     /// CRC covers the compressed bytes). [`Compression::None`] is the same as [`BatchBuilder::finish`].
     ///
+    /// The encoders write to memory and do not fail on any input; should one fail all the same, the batch is
+    /// finished uncompressed (its attributes say so, and every reader accepts it) rather than lost.
+    ///
     /// # Panics
     /// As [`BatchBuilder::finish`].
-    pub fn finish_compressed(mut self, codec: Compression) -> Result<Vec<u8>, BatchError> {
+    pub fn finish_compressed(mut self, codec: Compression) -> Vec<u8> {
         if codec == Compression::None {
-            return Ok(self.finish());
+            return self.finish();
         }
         let mut out = Vec::with_capacity(HEADER_LEN + self.buf.len() / 2);
         out.extend_from_slice(&self.buf[..HEADER_LEN]);
-        compress_into(codec, &self.buf[HEADER_LEN..], &mut out)?;
+        if compress_into(codec, &self.buf[HEADER_LEN..], &mut out).is_err() {
+            return self.finish();
+        }
         self.buf = out;
         self.write_header(codec);
-        Ok(self.buf)
+        self.buf
     }
 
     fn write_header(&mut self, codec: Compression) {

@@ -1,6 +1,6 @@
 //! Compressed record batches through a real `callboard serve`: the SDK producer compresses with each codec, the
-//! broker stores the batches as sent (a raw fetch returns them still compressed, and they take fewer bytes on disk),
-//! and the SDK consumer, a plain poll and the HTTP API read the records back; the CLI's `send --compression zstd`
+//! broker stores the batches as sent (a raw fetch over TCP or QUIC returns them still compressed, and they take
+//! fewer bytes on disk), and the SDK consumer, polls over TCP and QUIC and the HTTP API read the records back; the CLI's `send --compression zstd`
 //! round-trips through `consume`; a decompression bomb and corrupt compressed records are refused with their error
 //! codes and store nothing; message-id deduplication works on compressed batches, also after a restart.
 
@@ -70,8 +70,10 @@ fn http_payloads(http: &str, topic: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_codec_is_stored_as_sent_and_read_back_by_sdk_poll_and_http() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = Serve::start(dir.path(), &["tcp", "http"]);
+    let server = Serve::start(dir.path(), &["tcp", "quic", "http"]);
     let client = Client::connect_tcp(server.addr("tcp")).await?;
+    let ca = dir.path().join("tls").join("quic-cert.pem");
+    let quic = Client::connect(callboard_client::ClientConfig::quic(server.addr("quic"), ca)).await?;
     client.create_stream(STREAM).await?;
     let n = 1000u64;
     let expected: Vec<String> = (0..n).map(payload).collect();
@@ -115,6 +117,13 @@ async fn every_codec_is_stored_as_sent_and_read_back_by_sdk_poll_and_http() -> a
         }
         assert_eq!(got, expected, "{name}: SDK consumer");
         consumer.close().await?;
+
+        // Over QUIC too: fetched as stored, decoded by the SDK.
+        assert_eq!(codecs(&raw(&quic, name).await?), stored, "{name} over QUIC");
+        let polled = quic.poll(STREAM, name, 0, PollingStrategy::Offset(0), 1000, Default::default(), None).await?;
+        let over_quic: Vec<String> =
+            polled.messages.iter().map(|m| String::from_utf8_lossy(&m.payload).into_owned()).collect();
+        assert_eq!(over_quic, expected, "{name}: QUIC poll");
 
         // A poll starting inside a compressed batch gets the records from there on.
         let polled = client.poll(STREAM, name, 0, PollingStrategy::Offset(333), 10, Default::default(), None).await?;

@@ -61,5 +61,48 @@ fn frames(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codec, frames);
+/// 1000 records of about 1000 bytes of JSON order events (what `callboard bench --payload json` sends).
+fn json_records() -> BatchBuilder {
+    let mut b = BatchBuilder::with_capacity(1 << 20);
+    for i in 0..1000u64 {
+        let mut value = String::with_capacity(1100);
+        let mut n = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        while value.len() < 1000 {
+            n = n.rotate_left(17).wrapping_mul(0x2545_F491_4F6C_DD1D);
+            value.push_str(&format!(
+                "{{\"order_id\":{},\"customer\":\"c-{}\",\"status\":\"shipped\",\"amount_cents\":{}}},",
+                n % 9_000_000,
+                n % 12,
+                (n >> 8) % 100_000
+            ));
+        }
+        value.truncate(1000);
+        b.push(&RecordData { timestamp: 1_700_000_000_000, value: Some(value.as_bytes()), ..Default::default() });
+    }
+    b
+}
+
+/// Compressing a 1 MB batch's records (what a producer does per batch) and decompressing them (what the broker
+/// does once on produce and a consumer on read), per codec; throughput in uncompressed bytes.
+fn compression(c: &mut Criterion) {
+    use callboard_protocol::batch::Compression;
+
+    let mut group = c.benchmark_group("compression_1000x1kb_json");
+    let plain = json_records().finish();
+    group.throughput(Throughput::Bytes(plain.len() as u64));
+    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let records = json_records();
+        group.bench_function(format!("compress_{codec}"), |b| {
+            b.iter(|| black_box(records.clone().finish_compressed(codec)))
+        });
+        let packed = records.finish_compressed(codec);
+        let batch = validate(&packed).expect("valid");
+        group.bench_function(format!("decompress_{codec}"), |b| {
+            b.iter(|| black_box(batch.decompress(2 << 20).expect("decompress").as_bytes().len()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, codec, frames, compression);
 criterion_main!(benches);

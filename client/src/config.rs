@@ -52,7 +52,13 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Largest response frame accepted, in bytes (default 64 MiB).
     pub max_frame: u32,
+    /// Most bytes one compressed batch's records may decompress to when consumed (default 64 MiB); a batch past it
+    /// (a decompression bomb) fails the fetch with a protocol error instead of being allocated.
+    pub max_decompressed_bytes: usize,
 }
+
+/// Default [`ClientConfig::max_decompressed_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 << 20;
 
 impl ClientConfig {
     /// The defaults for this transport.
@@ -62,6 +68,7 @@ impl ClientConfig {
             transport,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_frame: DEFAULT_MAX_FRAME,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED,
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use callboard_protocol::ErrorCode;
 use callboard_protocol::model::{
-    Message, Partitioning, PollingStrategy, ReceivedMessage, Sent, decode_batches, encode_batch,
+    Message, Partitioning, PollingStrategy, ReceivedMessage, Sent, decode_batches_limited, encode_batch,
 };
 use callboard_protocol::wire::{
     ApiKey, ConsumerSpec, DeleteOffset, Fetch, FetchResponse, GetOffset, InitProducer, Produce, ProduceTarget,
@@ -37,13 +37,19 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The messages of a fetch answer's batches from `start_offset` up to `next_offset`.
-pub(crate) fn decode_fetched(batches: &Bytes, start_offset: u64, next_offset: u64) -> Result<Vec<ReceivedMessage>> {
+/// The messages of a fetch answer's batches from `start_offset` up to `next_offset`; compressed batches are
+/// decompressed, at most `max_decompressed` bytes each.
+pub(crate) fn decode_fetched(
+    batches: &Bytes,
+    start_offset: u64,
+    next_offset: u64,
+    max_decompressed: usize,
+) -> Result<Vec<ReceivedMessage>> {
     let wanted = next_offset.saturating_sub(start_offset) as usize;
     if wanted == 0 || batches.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(decode_batches(batches, start_offset, wanted)?)
+    Ok(decode_batches_limited(batches, start_offset, wanted, max_decompressed)?)
 }
 
 /// The first `count` messages and where the next poll continues: right after the last one kept when some were cut
@@ -165,7 +171,8 @@ impl Client {
             consumer,
         };
         let (answer, batches) = self.fetch(request).await?;
-        let messages = decode_fetched(&batches, answer.start_offset, answer.next_offset)?;
+        let limit = self.config().max_decompressed_bytes;
+        let messages = decode_fetched(&batches, answer.start_offset, answer.next_offset, limit)?;
         let (messages, next_offset) = keep_at_most(messages, count, answer.next_offset);
         Ok(Polled { partition, messages, next_offset, log_end: answer.log_end })
     }

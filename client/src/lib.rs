@@ -36,7 +36,7 @@ mod tls;
 mod transport;
 
 pub use client::Client;
-pub use config::{ClientConfig, DEFAULT_REQUEST_TIMEOUT, Transport};
+pub use config::{ClientConfig, DEFAULT_MAX_DECOMPRESSED, DEFAULT_REQUEST_TIMEOUT, Transport};
 
 pub use consumer::{Consumed, Consumer, ConsumerConfig, ConsumerKind, DEFAULT_SESSION_TIMEOUT};
 pub use data::Polled;
@@ -47,7 +47,7 @@ pub use tls::{ALPN, quic_config, rustls_config};
 
 pub use callboard_protocol as protocol;
 pub use callboard_protocol::ErrorCode;
-pub use callboard_protocol::batch::ProducerInfo;
+pub use callboard_protocol::batch::{Compression, ProducerInfo};
 pub use callboard_protocol::model::*;
 pub use callboard_protocol::wire::{
     Call, ConsumerSpec, Fetch, FetchResponse, GroupFetch, GroupFetchResponse, ProduceTarget,

@@ -43,7 +43,10 @@ pub fn request_body(api: u16, body: &Bytes) -> Outcome {
     match api {
         ApiKey::Hello => control::<Hello>(body),
         ApiKey::Produce => match split_payload::<Produce>(body) {
-            Ok((_, batch)) => outcome(batch::validate(&batch).map(|b| b.records().count())),
+            // The partition decompresses a compressed batch up to the topic's limit (16 MiB by default).
+            Ok((_, batch)) => {
+                outcome(batch::validate(&batch).and_then(|b| b.decompress(16 << 20)).map(|r| r.iter().count()))
+            }
             Err(_) => Outcome::Rejected,
         },
         ApiKey::Fetch => control::<Fetch>(body),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use callboard::protocol::batch::{BatchHeader, validate};
+use callboard::protocol::batch::{BatchHeader, MAX_DECOMPRESSED_BYTES, validate};
 use callboard::storage::{LogConfig, PartitionLog, StorageError};
 
 /// Runs the check.
@@ -44,6 +44,8 @@ pub fn check(dir: PathBuf) -> anyhow::Result<ExitCode> {
                 while !buf.is_empty() {
                     let header = BatchHeader::parse(buf)?;
                     let batch = validate(&buf[..header.total_len()])?;
+                    // A compressed batch's records are checked by decompressing them.
+                    batch.decompress(MAX_DECOMPRESSED_BYTES)?;
                     batches += 1;
                     records += u64::from(batch.header().record_count);
                     buf = &buf[header.total_len()..];

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bytes::Bytes;
 use callboard::protocol::model::{Message, Partitioning};
-use callboard_client::{Producer, ProducerConfig, ProducerError};
+use callboard_client::{Compression, Producer, ProducerConfig, ProducerError};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -31,6 +31,9 @@ pub struct SendArgs {
     /// A header `name=value` (repeatable).
     #[arg(long = "header", value_parser = parse_header)]
     headers: Vec<(String, String)>,
+    /// Compress each batch's records: none, gzip, snappy, lz4 or zstd.
+    #[arg(long, default_value = "none")]
+    compression: Compression,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -52,6 +55,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         (None, Some(k)) => Partitioning::Key(Bytes::from(k.clone())),
         (None, None) => Partitioning::Balanced,
     };
+    config.compression = args.compression;
     let mut producer = Producer::new(client, config).await?;
     let make = |payload: Vec<u8>| {
         let mut m = Message::new(payload);

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callboard_protocol::batch::{BatchHeader, BatchRef, HEADER_LEN, crc_of, validate};
+use callboard_protocol::batch::{BatchHeader, BatchRef, HEADER_LEN, MAX_DECOMPRESSED_BYTES, crc_of, validate};
 use tracing::{error, warn};
 
 use crate::env::{Env, LogFile};
@@ -460,9 +460,13 @@ impl Segment {
                 if crc_of(body) != header.crc {
                     return Err(self.corrupt(batch_pos, header.base_offset, "CRC mismatch".into()));
                 }
-                let batch =
-                    BatchRef::trusted(body).map_err(|e| self.corrupt(batch_pos, header.base_offset, e.to_string()))?;
-                for record in batch.records() {
+                let corrupt = |e: callboard_protocol::batch::BatchError| {
+                    self.corrupt(batch_pos, header.base_offset, e.to_string())
+                };
+                let batch = BatchRef::trusted(body).map_err(corrupt)?;
+                // A compressed batch was checked when appended; the format's ceiling bounds it here.
+                let records = batch.decompress(MAX_DECOMPRESSED_BYTES).map_err(corrupt)?;
+                for record in records.iter() {
                     let record = record.map_err(|e| self.corrupt(batch_pos, header.base_offset, e.to_string()))?;
                     if record.offset >= from && record.timestamp >= ts {
                         return Ok(Some(record.offset));

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use actix::{AsyncContext, Context, Handler, ResponseFuture};
 use callboard_protocol::batch::{
-    BatchBuilder, BatchHeader, Header, NO_PRODUCER_ID, ProducerInfo, RecordData, validate,
+    BatchBuilder, BatchHeader, Compression, Header, NO_PRODUCER_ID, ProducerInfo, RecordData, validate,
 };
 use callboard_storage::{Committer, StorageError};
 use tokio::sync::oneshot;
@@ -91,7 +91,7 @@ impl PartitionActor {
         // its sequence accounting.
         if let Some(dedup) = self.dedup.as_mut().filter(|_| header.producer_id == NO_PRODUCER_ID) {
             dedup.expire(now);
-            let (kept, ids, dropped) = drop_duplicates(&batch, |id| dedup.contains(id))?;
+            let (kept, ids, dropped) = drop_duplicates(&batch, max as usize, |id| dedup.contains(id))?;
             duplicates = dropped;
             fresh_ids = ids;
             match kept {
@@ -106,6 +106,8 @@ impl PartitionActor {
                     return Ok((AppendAck { base_offset, stored: 0, duplicates }, sync));
                 }
             }
+        } else if header.attributes.compression().map_err(StorageError::from)? != Compression::None {
+            check_compressed(&batch, max as usize)?;
         }
         let log = self.log.as_mut().ok_or(BrokerError::ShuttingDown)?;
         match log.append(&mut batch) {
@@ -264,15 +266,25 @@ enum Kept {
     None,
 }
 
-/// Splits a batch into records to keep (ids not seen, first occurrence within the batch) and duplicates.
-fn drop_duplicates(batch: &[u8], seen: impl Fn(u128) -> bool) -> Result<(Kept, Vec<u128>, u32)> {
+/// Checks a compressed batch's records as an uncompressed batch's are checked on append: it is decompressed once,
+/// at most `limit` bytes (the topic's `max_message_bytes`: a decompression bomb is refused with `MessageTooLarge`),
+/// and its records must match its header. It is stored as sent, still compressed.
+fn check_compressed(batch: &[u8], limit: usize) -> Result<()> {
+    validate(batch).and_then(|view| view.decompress(limit).map(drop)).map_err(|e| StorageError::from(e).into())
+}
+
+/// Splits a batch into records to keep (ids not seen, first occurrence within the batch) and duplicates. A
+/// compressed batch is decompressed (at most `limit` bytes); if records are dropped, the rest is compressed again
+/// with the same codec.
+fn drop_duplicates(batch: &[u8], limit: usize, seen: impl Fn(u128) -> bool) -> Result<(Kept, Vec<u128>, u32)> {
     let view = validate(batch).map_err(StorageError::from)?;
+    let records = view.decompress(limit).map_err(StorageError::from)?;
     let mut ids = Vec::new();
     // Ids already kept from this batch: a set, so a batch of n records costs O(n), not O(n²).
     let mut in_batch = std::collections::HashSet::new();
     let mut keep = Vec::new();
     let mut dropped = 0u32;
-    for record in view.records() {
+    for record in records.iter() {
         let record = record.map_err(StorageError::from)?;
         match record.id {
             Some(id) if seen(id) || !in_batch.insert(id) => dropped += 1,
@@ -302,7 +314,7 @@ fn drop_duplicates(batch: &[u8], seen: impl Fn(u128) -> bool) -> Result<(Kept, V
         }
         builder.push(&RecordData { timestamp: r.timestamp, id: r.id, key: r.key, value: r.value, headers: &headers });
     }
-    Ok((Kept::Some(builder.finish()), ids, dropped))
+    Ok((Kept::Some(builder.finish_compressed(view.compression())), ids, dropped))
 }
 
 impl Handler<QueuedAppend> for PartitionActor {

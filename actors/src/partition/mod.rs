@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, SpawnHandle, Supervised};
+use callboard_protocol::batch::MAX_DECOMPRESSED_BYTES;
 use callboard_storage::{Env, PartitionLog, StorageError};
 use tracing::{error, info, warn};
 
@@ -254,7 +255,9 @@ impl PartitionActor {
 fn rebuild_dedup(log: &PartitionLog, mut dedup: Dedup, now_ms: i64) -> Result<Dedup> {
     let from = log.offset_for_timestamp(dedup.horizon(now_ms))?.unwrap_or(log.next_offset());
     log.for_each_batch(from, |batch| {
-        for record in batch.records() {
+        // Stored batches were checked on append against the topic's limit; the format's ceiling bounds them here.
+        let records = batch.decompress(MAX_DECOMPRESSED_BYTES).map_err(StorageError::from)?;
+        for record in records.iter() {
             let record = record.map_err(StorageError::from)?;
             if let Some(id) = record.id {
                 dedup.insert(id, record.timestamp);

@@ -109,7 +109,7 @@ impl GroupReader {
         batches: &bytes::Bytes,
         out: &mut Vec<Consumed>,
     ) -> Result<()> {
-        let messages = decode_fetched(batches, start, next)?;
+        let messages = decode_fetched(batches, start, next, self.member.client.config().max_decompressed_bytes)?;
         self.positions.insert(tp.clone(), next);
         if !messages.is_empty() {
             self.pending.insert(tp.clone(), next);

@@ -85,7 +85,8 @@ impl Consumer {
                     }),
                 };
                 let (answer, batches) = self.client.fetch(request).await?;
-                let messages = decode_fetched(&batches, answer.start_offset, answer.next_offset)?;
+                let limit = self.client.config().max_decompressed_bytes;
+                let messages = decode_fetched(&batches, answer.start_offset, answer.next_offset, limit)?;
                 *position = Some(answer.next_offset);
                 let (topic, partition) = (&config.topic, *partition);
                 Ok(messages.into_iter().map(|message| Consumed { topic: topic.clone(), partition, message }).collect())

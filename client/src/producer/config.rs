@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use callboard_protocol::batch::Compression;
 use callboard_protocol::model::Partitioning;
 
 /// Configuration of a [`super::Producer`].
@@ -27,6 +28,9 @@ pub struct ProducerConfig {
     pub retries: u32,
     /// Wait before the first retry; doubles each round, at most 5 s (default 100 ms).
     pub retry_backoff: Duration,
+    /// Codec each batch's records are compressed with (default none). The broker stores batches as sent; batch
+    /// limits (`batch_max_bytes`, the topic's `max_message_bytes`) apply to the uncompressed records.
+    pub compression: Compression,
 }
 
 impl ProducerConfig {
@@ -43,6 +47,7 @@ impl ProducerConfig {
             idempotent: true,
             retries: 5,
             retry_backoff: Duration::from_millis(100),
+            compression: Compression::None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use callboard_protocol::batch::{BatchBuilder, Header, ProducerInfo, RecordData};
+use callboard_protocol::batch::{BatchBuilder, Compression, Header, ProducerInfo, RecordData};
 use callboard_protocol::model::Message;
 
 use super::acks::AckTracker;
@@ -16,8 +16,10 @@ use super::acks::AckTracker;
 pub(crate) struct Limits {
     /// Messages per batch.
     pub max_messages: usize,
-    /// Bytes per batch.
+    /// Bytes per batch (uncompressed).
     pub max_bytes: usize,
+    /// Codec sealed batches are compressed with.
+    pub compression: Compression,
 }
 
 /// The batch being filled.
@@ -100,7 +102,7 @@ impl PartitionState {
     }
 
     /// Seals the open batch (if any) with the next sequence numbers when `producer_id` is given.
-    pub(crate) fn seal(&mut self, producer_id: Option<i64>, id: u64) -> bool {
+    pub(crate) fn seal(&mut self, producer_id: Option<i64>, id: u64, compression: Compression) -> bool {
         let Some(open) = self.open.take() else { return false };
         let count = open.builder.record_count();
         let builder = match producer_id {
@@ -111,7 +113,7 @@ impl PartitionState {
             }
             None => open.builder,
         };
-        let bytes = Bytes::from(builder.finish());
+        let bytes = Bytes::from(builder.finish_compressed(compression));
         self.unacked.push_back(SealedBatch { id, bytes, ranges: open.ranges, in_flight: false });
         true
     }
@@ -191,7 +193,7 @@ mod tests {
     use super::*;
     use callboard_protocol::batch::BatchHeader;
 
-    const LIMITS: Limits = Limits { max_messages: 3, max_bytes: 1 << 20 };
+    const LIMITS: Limits = Limits { max_messages: 3, max_bytes: 1 << 20, compression: Compression::None };
 
     fn fill(state: &mut PartitionState, acks: &mut AckTracker, n: usize) {
         for _ in 0..n {
@@ -204,17 +206,17 @@ mod tests {
     fn sequences_count_records_and_batches_keep_their_bytes() {
         let (mut state, mut acks) = (PartitionState::default(), AckTracker::default());
         fill(&mut state, &mut acks, 3);
-        assert!(state.seal(Some(7), 1));
+        assert!(state.seal(Some(7), 1, Compression::None));
         fill(&mut state, &mut acks, 2);
-        assert!(state.seal(Some(7), 2));
-        assert!(!state.seal(Some(7), 3), "nothing open");
+        assert!(state.seal(Some(7), 2, Compression::None));
+        assert!(!state.seal(Some(7), 3, Compression::None), "nothing open");
         let headers: Vec<_> = state.unacked.iter().map(|b| BatchHeader::parse(&b.bytes).expect("header")).collect();
         assert_eq!((headers[0].producer_id, headers[0].base_sequence, headers[0].record_count), (7, 0, 3));
         assert_eq!((headers[1].base_sequence, headers[1].record_count), (3, 2));
         assert_eq!(headers[1].producer_epoch, 0);
         // Non-idempotent batches carry no producer fields.
         fill(&mut state, &mut acks, 1);
-        state.seal(None, 3);
+        state.seal(None, 3, Compression::None);
         let last = BatchHeader::parse(&state.unacked[2].bytes).expect("header");
         assert_eq!((last.producer_id, last.base_sequence), (-1, -1));
     }
@@ -224,7 +226,7 @@ mod tests {
         let (mut state, mut acks) = (PartitionState::default(), AckTracker::default());
         for id in 0..3 {
             fill(&mut state, &mut acks, 1);
-            state.seal(Some(1), id);
+            state.seal(Some(1), id, Compression::None);
         }
         let now = Instant::now();
         let sent: Vec<u64> = (0..3)
@@ -253,7 +255,7 @@ mod tests {
         let linger = Duration::from_secs(60);
         for id in 0..2 {
             fill(&mut state, &mut acks, 1);
-            state.seal(Some(1), id);
+            state.seal(Some(1), id, Compression::None);
         }
         let past = Instant::now() - Duration::from_secs(1);
         for _ in 0..2 {
@@ -276,7 +278,7 @@ mod tests {
     #[test]
     fn limits_seal_batches() {
         let (mut state, mut acks) = (PartitionState::default(), AckTracker::default());
-        let limits = Limits { max_messages: 100, max_bytes: 200 };
+        let limits = Limits { max_messages: 100, max_bytes: 200, compression: Compression::None };
         let big = Message::new(vec![0u8; 120]);
         assert!(!state.must_seal_before(&big, limits, 1));
         assert!(state.push(&big, acks.next_index(), &mut acks, limits, 1) || state.open_since().is_some());

@@ -90,7 +90,11 @@ impl Task {
         partitions: u32,
         shared: Arc<Shared>,
     ) -> Self {
-        let limits = Limits { max_messages: config.batch_max_messages.max(1), max_bytes: config.batch_max_bytes };
+        let limits = Limits {
+            max_messages: config.batch_max_messages.max(1),
+            max_bytes: config.batch_max_bytes,
+            compression: config.compression,
+        };
         // Start the balanced rotation somewhere else for each producer, so short-lived producers spread out too.
         let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let balanced = client.round_robin().fetch_add(1, Ordering::Relaxed).wrapping_add(seed) % partitions;
@@ -186,7 +190,7 @@ impl Task {
 
     fn seal(&mut self, p: u32) {
         let id = self.next_batch;
-        if self.partitions[p as usize].seal(self.producer_id, id) {
+        if self.partitions[p as usize].seal(self.producer_id, id, self.limits.compression) {
             self.next_batch += 1;
             if p == self.balanced {
                 self.balanced = (self.balanced + 1) % self.partitions.len() as u32;

@@ -1,5 +1,7 @@
 //! Encodes records into a new batch, computing the header and CRC.
 
+use super::compression::{Compression, compress_into};
+use super::header::Attributes;
 use super::header::{
     CRC_START, FORMAT_VERSION, HEADER_LEN, LENGTH_PREFIX, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
     OFF_ATTRIBUTES, OFF_BASE_SEQUENCE, OFF_BATCH_LENGTH, OFF_CRC, OFF_FIRST_TIMESTAMP, OFF_MAX_TIMESTAMP,
@@ -168,12 +170,39 @@ impl BatchBuilder {
     /// # Panics
     /// If no record was pushed (an empty batch is not valid) or the batch exceeds 4 GiB.
     pub fn finish(mut self) -> Vec<u8> {
+        self.write_header(Compression::None);
+        self.buf
+    }
+
+    /// Like [`BatchBuilder::finish`], with the records compressed by `codec` (the header stays uncompressed; the
+    /// CRC covers the compressed bytes). [`Compression::None`] is the same as [`BatchBuilder::finish`].
+    ///
+    /// The encoders write to memory and do not fail on any input; should one fail all the same, the batch is
+    /// finished uncompressed (its attributes say so, and every reader accepts it) rather than lost.
+    ///
+    /// # Panics
+    /// As [`BatchBuilder::finish`].
+    pub fn finish_compressed(mut self, codec: Compression) -> Vec<u8> {
+        if codec == Compression::None {
+            return self.finish();
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + self.buf.len() / 2);
+        out.extend_from_slice(&self.buf[..HEADER_LEN]);
+        if compress_into(codec, &self.buf[HEADER_LEN..], &mut out).is_err() {
+            return self.finish();
+        }
+        self.buf = out;
+        self.write_header(codec);
+        self.buf
+    }
+
+    fn write_header(&mut self, codec: Compression) {
         assert!(self.count > 0, "a record batch needs at least one record");
         let batch_length = u32::try_from(self.buf.len() - LENGTH_PREFIX).expect("record batch over 4 GiB");
         let b = &mut self.buf;
         b[OFF_BATCH_LENGTH..OFF_BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_le_bytes());
         b[OFF_VERSION] = FORMAT_VERSION;
-        b[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&0u16.to_le_bytes());
+        b[OFF_ATTRIBUTES..OFF_ATTRIBUTES + 2].copy_from_slice(&Attributes::with_compression(codec).0.to_le_bytes());
         b[OFF_RECORD_COUNT..OFF_RECORD_COUNT + 4].copy_from_slice(&self.count.to_le_bytes());
         b[OFF_FIRST_TIMESTAMP..OFF_FIRST_TIMESTAMP + 8].copy_from_slice(&self.first_timestamp.to_le_bytes());
         b[OFF_MAX_TIMESTAMP..OFF_MAX_TIMESTAMP + 8].copy_from_slice(&self.max_timestamp.to_le_bytes());
@@ -182,7 +211,6 @@ impl BatchBuilder {
         b[OFF_BASE_SEQUENCE..OFF_BASE_SEQUENCE + 4].copy_from_slice(&self.producer.base_sequence.to_le_bytes());
         let crc = crc32c::crc32c(&b[CRC_START..]);
         b[OFF_CRC..OFF_CRC + 4].copy_from_slice(&crc.to_le_bytes());
-        self.buf
     }
 }
 

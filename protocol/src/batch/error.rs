@@ -55,6 +55,33 @@ pub enum BatchError {
     /// A record is structurally wrong.
     #[error("malformed record: {0}")]
     MalformedRecord(&'static str),
+    /// A compressed batch's records would decompress past the allowed size (a decompression bomb, or a batch larger
+    /// than the topic accepts).
+    #[error("record batch decompresses to more than {limit} bytes")]
+    DecompressedTooLarge {
+        /// The limit, in bytes of decompressed records.
+        limit: usize,
+    },
+    /// A compressed batch's records are not valid data for its codec.
+    #[error("cannot decompress {codec} record batch: {reason}")]
+    Decompression {
+        /// The codec's name.
+        codec: &'static str,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// Compressing a batch's records failed.
+    #[error("cannot compress record batch with {codec}: {reason}")]
+    Compression {
+        /// The codec's name.
+        codec: &'static str,
+        /// What the encoder reported.
+        reason: String,
+    },
+    /// The records of a compressed batch were iterated without decompressing them first
+    /// ([`super::BatchRef::decompress`]).
+    #[error("the records of a {0}-compressed batch must be decompressed before they are read")]
+    Compressed(&'static str),
     /// A header field disagrees with the records it describes.
     #[error("record batch header is inconsistent with its records: {0}")]
     Inconsistent(&'static str),
@@ -66,6 +93,7 @@ impl BatchError {
         match self {
             BatchError::CrcMismatch { .. } => ErrorCode::CorruptMessage,
             BatchError::UnsupportedVersion(_) | BatchError::UnsupportedCompression(_) => ErrorCode::UnsupportedVersion,
+            BatchError::DecompressedTooLarge { .. } => ErrorCode::MessageTooLarge,
             _ => ErrorCode::InvalidRecordBatch,
         }
     }

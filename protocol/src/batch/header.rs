@@ -1,6 +1,7 @@
 //! The fixed 57-byte record batch header: layout constants, parsing, CRC, and the fields the broker stamps.
 
 use super::BatchError;
+use super::compression::Compression;
 
 /// Current (and only) format version, stored in byte 20 of every batch.
 pub const FORMAT_VERSION: u8 = 1;
@@ -33,24 +34,19 @@ pub(crate) const OFF_BASE_SEQUENCE: usize = 53;
 const COMPRESSION_MASK: u16 = 0b111;
 const KNOWN_ATTRIBUTES: u16 = COMPRESSION_MASK;
 
-/// Compression codec named by attribute bits 0-2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// Records are stored as they are.
-    None,
-}
-
 /// The batch attribute word (bits 0-2: compression codec; bits 3-15 reserved, must be zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Attributes(pub u16);
 
 impl Attributes {
+    /// Attributes naming `codec` (no other bit set).
+    pub fn with_compression(codec: Compression) -> Self {
+        Attributes(codec.bits())
+    }
+
     /// The compression codec, or an error if this build does not know it.
     pub fn compression(self) -> Result<Compression, BatchError> {
-        match self.0 & COMPRESSION_MASK {
-            0 => Ok(Compression::None),
-            other => Err(BatchError::UnsupportedCompression(other as u8)),
-        }
+        Compression::from_bits(self.0 & COMPRESSION_MASK)
     }
 
     fn check(self) -> Result<(), BatchError> {

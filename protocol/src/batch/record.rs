@@ -1,6 +1,9 @@
 //! Records inside a batch: full validation, and zero-copy iteration over records and their headers.
 
+use std::borrow::Cow;
+
 use super::BatchError;
+use super::compression::{Compression, decompress};
 use super::header::{BatchHeader, HEADER_LEN, crc_of};
 use crate::varint;
 
@@ -9,26 +12,33 @@ pub(crate) const MIN_RECORD_LEN: usize = 7;
 /// Record attribute bit: a 16-byte message id follows the offset delta.
 pub(crate) const RECORD_HAS_ID: u8 = 0b1;
 
-/// A batch whose CRC and record framing have been checked; records borrow from the underlying buffer.
+/// A batch whose header and CRC have been checked; records borrow from the underlying buffer (or, for a compressed
+/// batch, from the [`Records`] that [`BatchRef::decompress`] returns).
 #[derive(Debug, Clone, Copy)]
 pub struct BatchRef<'a> {
     buf: &'a [u8],
     header: BatchHeader,
+    codec: Compression,
 }
 
-/// Validates a whole batch: header, length, CRC, version, attributes and every record's framing, offset delta,
-/// header keys (UTF-8) and the header's timestamps. Returns a view for iterating its records.
+/// Validates a whole batch: header, length, CRC, version and attributes, and for an uncompressed batch every
+/// record's framing, offset delta, header keys (UTF-8) and the header's timestamps. Returns a view for iterating
+/// its records.
+///
+/// A compressed batch is checked up to its CRC only: its records are checked (count, framing, timestamps against
+/// the header) when [`BatchRef::decompress`] decompresses them, which is where a decompression bomb is refused.
 pub fn validate(buf: &[u8]) -> Result<BatchRef<'_>, BatchError> {
-    let header = BatchHeader::parse(buf)?;
-    if header.total_len() != buf.len() {
-        return Err(BatchError::LengthMismatch { declared: header.total_len() as u64, actual: buf.len() as u64 });
-    }
+    let batch = BatchRef::trusted(buf)?;
     let computed = crc_of(buf);
-    if computed != header.crc {
-        return Err(BatchError::CrcMismatch { stored: header.crc, computed });
+    if computed != batch.header.crc {
+        return Err(BatchError::CrcMismatch { stored: batch.header.crc, computed });
     }
-    let batch = BatchRef { buf, header };
-    batch.check_records()?;
+    let region = &buf[HEADER_LEN..];
+    match batch.codec {
+        Compression::None => check_region(region, &batch.header)?,
+        _ if region.is_empty() => return Err(BatchError::Truncated),
+        _ => {}
+    }
     Ok(batch)
 }
 
@@ -40,7 +50,8 @@ impl<'a> BatchRef<'a> {
         if header.total_len() != buf.len() {
             return Err(BatchError::LengthMismatch { declared: header.total_len() as u64, actual: buf.len() as u64 });
         }
-        Ok(BatchRef { buf, header })
+        let codec = header.attributes.compression()?;
+        Ok(BatchRef { buf, header, codec })
     }
 
     /// The decoded header.
@@ -53,43 +64,89 @@ impl<'a> BatchRef<'a> {
         self.buf
     }
 
-    /// Iterates over the records.
-    pub fn records(&self) -> RecordIter<'a> {
-        RecordIter {
-            region: &self.buf[HEADER_LEN..],
-            pos: 0,
-            index: 0,
-            count: self.header.record_count,
-            base_offset: self.header.base_offset,
-            first_timestamp: self.header.first_timestamp,
-        }
+    /// The codec the records are compressed with.
+    pub fn compression(&self) -> Compression {
+        self.codec
     }
 
-    fn check_records(&self) -> Result<(), BatchError> {
-        let region_len = self.buf.len() - HEADER_LEN;
-        if self.header.record_count as usize > region_len / MIN_RECORD_LEN {
-            return Err(BatchError::TooManyRecords { count: self.header.record_count, bytes: region_len });
+    /// Iterates over the records of an uncompressed batch. For a compressed batch the iterator yields one
+    /// [`BatchError::Compressed`]: use [`BatchRef::decompress`].
+    pub fn records(&self) -> RecordIter<'a> {
+        let mut iter = RecordIter::over(&self.buf[HEADER_LEN..], &self.header);
+        if self.codec != Compression::None {
+            iter.compressed = Some(self.codec.name());
         }
-        let mut iter = self.records();
-        let mut max_timestamp = i64::MIN;
-        for (i, record) in iter.by_ref().enumerate() {
-            let record = record?;
-            if i == 0 && record.timestamp != self.header.first_timestamp {
-                return Err(BatchError::Inconsistent("first timestamp differs from the first record's"));
-            }
-            max_timestamp = max_timestamp.max(record.timestamp);
-            for header in record.headers() {
-                header?;
-            }
-        }
-        if iter.pos != region_len {
-            return Err(BatchError::Inconsistent("bytes left after the last record"));
-        }
-        if max_timestamp != self.header.max_timestamp {
-            return Err(BatchError::Inconsistent("max timestamp differs from the records'"));
-        }
-        Ok(())
+        iter
     }
+
+    /// The records, decompressed if the batch is compressed (at most `limit` bytes of them, else
+    /// [`BatchError::DecompressedTooLarge`]). Decompressed records are checked as [`validate`] checks an
+    /// uncompressed batch's; an uncompressed batch's records are borrowed as they are.
+    pub fn decompress(&self, limit: usize) -> Result<Records<'a>, BatchError> {
+        let region = &self.buf[HEADER_LEN..];
+        if self.codec == Compression::None {
+            return Ok(Records { region: Cow::Borrowed(region), header: self.header });
+        }
+        let plain = decompress(self.codec, region, limit)?;
+        check_region(&plain, &self.header)?;
+        Ok(Records { region: Cow::Owned(plain), header: self.header })
+    }
+}
+
+/// The record bytes of one batch, uncompressed: borrowed from an uncompressed batch, or decompressed.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    region: Cow<'a, [u8]>,
+    header: BatchHeader,
+}
+
+impl<'a> Records<'a> {
+    /// Records already decompressed (for example kept in a shared buffer), described by their batch's `header`.
+    /// Iteration bounds every length, so wrong bytes yield errors, never a panic.
+    pub fn from_region(region: &'a [u8], header: BatchHeader) -> Self {
+        Records { region: Cow::Borrowed(region), header }
+    }
+
+    /// Iterates over the records.
+    pub fn iter(&self) -> RecordIter<'_> {
+        RecordIter::over(&self.region, &self.header)
+    }
+
+    /// The uncompressed record bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.region
+    }
+
+    /// The uncompressed record bytes, owned when they were decompressed.
+    pub fn into_bytes(self) -> Cow<'a, [u8]> {
+        self.region
+    }
+}
+
+/// Checks every record of an uncompressed record region against the batch header.
+fn check_region(region: &[u8], header: &BatchHeader) -> Result<(), BatchError> {
+    if header.record_count as usize > region.len() / MIN_RECORD_LEN {
+        return Err(BatchError::TooManyRecords { count: header.record_count, bytes: region.len() });
+    }
+    let mut iter = RecordIter::over(region, header);
+    let mut max_timestamp = i64::MIN;
+    for (i, record) in iter.by_ref().enumerate() {
+        let record = record?;
+        if i == 0 && record.timestamp != header.first_timestamp {
+            return Err(BatchError::Inconsistent("first timestamp differs from the first record's"));
+        }
+        max_timestamp = max_timestamp.max(record.timestamp);
+        for h in record.headers() {
+            h?;
+        }
+    }
+    if iter.pos != region.len() {
+        return Err(BatchError::Inconsistent("bytes left after the last record"));
+    }
+    if max_timestamp != header.max_timestamp {
+        return Err(BatchError::Inconsistent("max timestamp differs from the records'"));
+    }
+    Ok(())
 }
 
 /// One record, borrowed from its batch.
@@ -124,6 +181,8 @@ pub struct RecordIter<'a> {
     count: u32,
     base_offset: u64,
     first_timestamp: i64,
+    /// Set for a compressed batch's raw bytes: the first item is a [`BatchError::Compressed`].
+    compressed: Option<&'static str>,
 }
 
 impl<'a> Iterator for RecordIter<'a> {
@@ -132,6 +191,10 @@ impl<'a> Iterator for RecordIter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.index >= self.count {
             return None;
+        }
+        if let Some(codec) = self.compressed.take() {
+            self.index = self.count;
+            return Some(Err(BatchError::Compressed(codec)));
         }
         let result = self.decode();
         match result {
@@ -148,6 +211,18 @@ impl<'a> Iterator for RecordIter<'a> {
 }
 
 impl<'a> RecordIter<'a> {
+    fn over(region: &'a [u8], header: &BatchHeader) -> Self {
+        RecordIter {
+            region,
+            pos: 0,
+            index: 0,
+            count: header.record_count,
+            base_offset: header.base_offset,
+            first_timestamp: header.first_timestamp,
+            compressed: None,
+        }
+    }
+
     fn decode(&mut self) -> Result<RecordRef<'a>, BatchError> {
         let len = varint::get_u64(self.region, &mut self.pos)?;
         let end = usize::try_from(len)

@@ -113,10 +113,10 @@ fn unknown_version_and_attributes_are_rejected() {
     assert_eq!(validate(&bytes).unwrap_err(), BatchError::UnsupportedVersion(2));
 
     let mut bytes = sample();
-    bytes[21] = 0b001;
+    bytes[21] = 0b101;
     let crc = crc_of(&bytes);
     bytes[16..20].copy_from_slice(&crc.to_le_bytes());
-    assert_eq!(validate(&bytes).unwrap_err(), BatchError::UnsupportedCompression(1));
+    assert_eq!(validate(&bytes).unwrap_err(), BatchError::UnsupportedCompression(5));
 
     let mut bytes = sample();
     bytes[22] = 0x80;

@@ -14,6 +14,8 @@ pub use group::{
     AssignmentStrategy, GroupDescription, GroupState, MemberInfo, Membership, PartitionLag, TopicPartition,
 };
 pub use info::{BrokerStatus, Health, PartitionInfo, StreamInfo, TopicDetails, TopicInfo};
-pub use message::{Message, ReceivedMessage, decode_batches, encode_batch};
+pub use message::{
+    Message, ReceivedMessage, decode_batches, decode_batches_limited, encode_batch, encode_batch_compressed,
+};
 pub use partitioner::{Partitioning, murmur2, partition_for_key};
 pub use poll::{AppendAck, OffsetReset, PollingStrategy, ResetPolicy, Sent};

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use callboard::protocol::model::{AssignmentStrategy, Message, PollingStrategy, ResetPolicy, encode_batch};
+use callboard::protocol::model::{
+    AssignmentStrategy, Message, PollingStrategy, ResetPolicy, decode_batches, encode_batch_compressed,
+};
 use callboard::protocol::wire::{Fetch, GroupFetch, ProduceTarget};
 use callboard_client::Client;
 use hdrhistogram::Histogram;
@@ -78,10 +80,10 @@ impl Plan {
             (None, None) => Some(1000),
             (b, _) => b,
         };
-        let payload = vec![b'x'; args.message_size];
-        let messages: Vec<Message> =
-            (0..args.messages_per_batch).map(|_| Message::new(Bytes::from(payload.clone()))).collect();
-        let batch = Bytes::from(encode_batch(&messages, now_ms(), None));
+        let messages: Vec<Message> = (0..args.messages_per_batch)
+            .map(|i| Message::new(args.payload.make(u64::from(i), args.message_size)))
+            .collect();
+        let batch = Bytes::from(encode_batch_compressed(&messages, now_ms(), None, args.compression));
         let interval = args.rate.filter(|r| *r > 0).map(|rate| {
             let per_producer = rate as f64 / args.producers.max(1) as f64;
             Duration::from_secs_f64(f64::from(args.messages_per_batch) / per_producer)
@@ -202,9 +204,13 @@ async fn consumer(
             next_request += u64::from(per_batch);
         }
         let Some((sent_at, measured, request)) = inflight.pop_front() else { break };
-        let (resp, _batches) =
+        let (resp, batches) =
             request.await.with_context(|| format!("fetching {}/{}", target.stream, target.partition))?;
         let got = resp.next_offset.saturating_sub(resp.start_offset);
+        if args.decode && got > 0 {
+            let decoded = decode_batches(&batches, resp.start_offset, got as usize)?;
+            anyhow::ensure!(decoded.len() as u64 == got, "decoded {} of {got} records", decoded.len());
+        }
         // Reading alongside producers: once they are done and nothing more comes, the run is over.
         if got == 0 && producers_done.as_ref().is_some_and(|d| d.load(std::sync::atomic::Ordering::Acquire)) {
             break;

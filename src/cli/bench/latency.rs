@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use callboard::protocol::model::{Message, PollingStrategy, decode_batches, encode_batch};
+use callboard::protocol::model::{Message, PollingStrategy, decode_batches, encode_batch_compressed};
 use callboard::protocol::wire::{Fetch, ProduceTarget};
 use callboard_client::Client;
 use tokio::sync::watch;
@@ -100,7 +100,7 @@ async fn produce_paced(
                 Message::new(Bytes::from(payload))
             })
             .collect();
-        let batch = Bytes::from(encode_batch(&messages, 0, None));
+        let batch = Bytes::from(encode_batch_compressed(&messages, 0, None, args.compression));
         inflight.push_back(client.produce_batch(
             &target.stream,
             "bench",

@@ -8,6 +8,7 @@
 
 mod actors;
 mod latency;
+mod payload;
 mod report;
 
 use std::process::ExitCode;
@@ -15,11 +16,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use callboard::protocol::ErrorCode;
+use callboard::protocol::batch::Compression;
 use callboard::protocol::model::{DurabilityPolicy, TopicConfig};
 use callboard_client::{Client, ClientError};
 use clap::{Args, ValueEnum};
 
 use self::actors::{Plan, Target};
+use self::payload::PayloadKind;
 use self::report::Report;
 use super::admin::parse_durability;
 use super::connect::{ClientArgs, Output};
@@ -96,6 +99,17 @@ pub struct BenchArgs {
     /// Delete the streams the tool made when done.
     #[arg(long)]
     pub cleanup: bool,
+    /// What messages hold: fill (one byte repeated), random, json or text.
+    #[arg(long, value_enum, default_value_t = PayloadKind::Fill)]
+    pub payload: PayloadKind,
+    /// Codec producers compress each batch's records with (none, gzip, snappy, lz4, zstd). The batch is built and
+    /// compressed once and sent repeatedly, so produce figures are the broker's, without the client's compression.
+    #[arg(long, default_value = "none")]
+    pub compression: Compression,
+    /// Pinned consumers decode every fetched record (decompressing compressed batches), as SDK consumers do;
+    /// otherwise they only count offsets.
+    #[arg(long)]
+    pub decode: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -109,6 +109,16 @@ impl Serve {
     }
 }
 
+impl Drop for Serve {
+    /// A trial that fails midway leaves no server running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// What one interface's verification found.
 #[derive(Default)]
 struct Check {
@@ -201,13 +211,14 @@ fn amqp_publisher(script: &Path, addr: &str, queue: &str) -> anyhow::Result<(Chi
     Ok((child, reader))
 }
 
-fn amqp_drain(script: &Path, addr: &str, queue: &str) -> anyhow::Result<Vec<String>> {
+/// Runs the pika script's `drain` (answers the bodies) or `delete` mode on a queue.
+fn amqp_call(script: &Path, addr: &str, mode: &str, queue: &str) -> anyhow::Result<Vec<String>> {
     let (host, port) = addr.rsplit_once(':').context("amqp address")?;
-    let out = Command::new("python3").arg(script).args(["drain", host, port, queue]).output()?;
-    anyhow::ensure!(out.status.success(), "pika drain failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3").arg(script).args([mode, host, port, queue]).output()?;
+    anyhow::ensure!(out.status.success(), "pika {mode} {queue} failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout)?;
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    anyhow::ensure!(lines.pop().as_deref() == Some("end"), "pika drain did not finish");
+    anyhow::ensure!(lines.pop().as_deref() == Some("end"), "pika {mode} {queue} did not finish");
     Ok(lines)
 }
 
@@ -251,11 +262,23 @@ struct Trial {
 async fn trial(args: &Args, dir: &Path, script: &Path, n: u32, rng: &mut impl Rng) -> anyhow::Result<Trial> {
     let serve = Serve::start(&args.bin, dir)?;
     let client = Client::connect_tcp(serve.addr("tcp")).await?;
+    if n > 1 {
+        // The previous trial's data goes (deleted while nothing writes it), so every restart recovers about one
+        // trial's worth and trials stay alike however many run.
+        for topic in [format!("soak-sdk-{}", n - 1), format!("soak-http-{}", n - 1)] {
+            client.delete_topic(STREAM, &topic).await.with_context(|| format!("deleting {topic}"))?;
+        }
+        amqp_call(script, serve.addr("amqp"), "delete", &format!("soak-q-{}", n - 1))?;
+    }
     let (sdk_topic, http_topic, queue) = (format!("soak-sdk-{n}"), format!("soak-http-{n}"), format!("soak-q-{n}"));
     client
         .create_topic(STREAM, &sdk_topic, TopicConfig { partitions: SDK_PARTITIONS, ..TopicConfig::default() })
-        .await?;
-    client.create_topic(STREAM, &http_topic, TopicConfig::default()).await?;
+        .await
+        .with_context(|| format!("creating {sdk_topic}"))?;
+    client
+        .create_topic(STREAM, &http_topic, TopicConfig::default())
+        .await
+        .with_context(|| format!("creating {http_topic}"))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut producer = Producer::new(client.clone(), ProducerConfig::new(STREAM, &sdk_topic)).await?;
@@ -301,12 +324,14 @@ async fn trial(args: &Args, dir: &Path, script: &Path, n: u32, rng: &mut impl Rn
     let mut checks = BTreeMap::new();
     let mut sdk_parts = Vec::new();
     for p in 0..SDK_PARTITIONS {
-        sdk_parts.push(numbers(read_partition(&client, &sdk_topic, p).await?, "sdk:")?);
+        let read = read_partition(&client, &sdk_topic, p).await.with_context(|| format!("reading {sdk_topic}/{p}"))?;
+        sdk_parts.push(numbers(read, "sdk:")?);
     }
     checks.insert("sdk", Check::of(sdk_acked, &sdk_parts));
-    let http_part = numbers(read_partition(&client, &http_topic, 0).await?, "http:")?;
+    let read = read_partition(&client, &http_topic, 0).await.with_context(|| format!("reading {http_topic}/0"))?;
+    let http_part = numbers(read, "http:")?;
     checks.insert("http", Check::of(http_acked, &[http_part]));
-    let amqp_msgs = numbers(amqp_drain(script, serve.addr("amqp"), &queue)?, "amqp:")?;
+    let amqp_msgs = numbers(amqp_call(script, serve.addr("amqp"), "drain", &queue)?, "amqp:")?;
     checks.insert("amqp", Check::of(amqp_acked, &[amqp_msgs]));
     drop(client);
     serve.stop()?;

@@ -6,6 +6,8 @@ Usage: soak_amqp.py publish HOST PORT QUEUE
            connection is lost (the broker is killed), then exits 0.
        soak_amqp.py drain HOST PORT QUEUE
            Gets every message of QUEUE (auto-ack) and prints each body on its own line, then 'end'.
+       soak_amqp.py delete HOST PORT QUEUE
+           Deletes QUEUE (an earlier trial's), then prints 'end'.
 """
 
 import sys
@@ -47,6 +49,13 @@ def drain(host, port, queue):
     conn.close()
 
 
+def delete(host, port, queue):
+    conn = connect(host, port)
+    conn.channel().queue_delete(queue)
+    print("end", flush=True)
+    conn.close()
+
+
 if __name__ == "__main__":
     mode, host, port, queue = sys.argv[1:5]
-    {"publish": publish, "drain": drain}[mode](host, port, queue)
+    {"publish": publish, "drain": drain, "delete": delete}[mode](host, port, queue)

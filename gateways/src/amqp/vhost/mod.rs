@@ -169,7 +169,7 @@ impl VHost {
         };
         self.write().exchanges.insert(name.into(), exchange);
         if d.durable {
-            self.persist()?;
+            self.persist().await?;
         }
         Ok(())
     }
@@ -198,7 +198,7 @@ impl VHost {
             durable
         };
         if durable {
-            self.persist()?;
+            self.persist().await?;
         }
         Ok(())
     }
@@ -255,7 +255,7 @@ impl VHost {
             arguments: b.arguments.clone(),
         };
         self.add_binding(b.source.as_str(), binding)?;
-        self.persist()
+        self.persist().await
     }
 
     /// `exchange.unbind`.
@@ -267,11 +267,12 @@ impl VHost {
             arguments: b.arguments.clone(),
         };
         self.remove_binding(b.source.as_str(), &binding)?;
-        self.persist()
+        self.persist().await
     }
 
-    /// Writes the durable part of the virtual host.
-    fn persist(&self) -> Result<(), AmqpError> {
+    /// Writes the durable part of the virtual host, on a blocking thread (two fsyncs and a rename must not stall
+    /// the connection tasks sharing this worker). Callers hold the admin lock, so writes land in order.
+    async fn persist(&self) -> Result<(), AmqpError> {
         let stored = {
             let state = self.read();
             let durable_queue = |q: &str| state.queues.get(q).is_some_and(|e| e.durable);
@@ -307,7 +308,8 @@ impl VHost {
                     .collect(),
             }
         };
-        store::save(&self.path, &stored).map_err(internal)
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || store::save(&path, &stored)).await.map_err(internal)?.map_err(internal)
     }
 
     /// The actor of a queue this connection may use (404 when missing, 405 when exclusive to another connection).

@@ -94,7 +94,10 @@ impl VHost {
     /// topics of queues that were not durable.
     pub async fn load(shared: Arc<Shared>, stream: String) -> Result<VHost, AmqpError> {
         let path = store::path(shared.broker.data_dir(), &stream);
-        let stored = store::load(&path).map_err(internal)?;
+        let stored = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || store::load(&path)).await.map_err(internal)?.map_err(internal)?
+        };
         let mut state = State::default();
         for (name, kind) in BUILTIN {
             state.exchanges.insert(name.into(), Exchange::builtin(name, kind));
@@ -216,7 +219,7 @@ impl VHost {
         self.write().queues.insert(name.clone(), Arc::new(entry));
         // Every queue is bound to the default exchange by its name (routing handles that directly).
         if d.durable {
-            self.persist()?;
+            self.persist().await?;
         }
         Ok((name, 0, 0))
     }
@@ -227,7 +230,7 @@ impl VHost {
         self.queue(b.queue.as_str(), connection)?;
         let binding = queue_binding(b.queue.as_str(), b.routing_key.as_str(), &b.arguments);
         self.add_binding(b.exchange.as_str(), binding)?;
-        self.persist()
+        self.persist().await
     }
 
     /// `queue.unbind`.
@@ -236,7 +239,7 @@ impl VHost {
         self.queue(b.queue.as_str(), connection)?;
         let binding = queue_binding(b.queue.as_str(), b.routing_key.as_str(), &b.arguments);
         self.remove_binding(b.exchange.as_str(), &binding)?;
-        self.persist()
+        self.persist().await
     }
 
     /// `queue.delete` (and auto-delete, exclusive cleanup); answers the messages it held.
@@ -268,7 +271,7 @@ impl VHost {
         if let Err(e) = self.shared.broker.delete_topic(&self.stream, &q.topic).await {
             warn!(queue = %name, error = %e, "could not delete an AMQP queue's log");
         }
-        self.persist()?;
+        self.persist().await?;
         Ok(messages)
     }
 

@@ -64,9 +64,7 @@ impl<'a> Reader<'a> {
         let ctx = self.ctx;
         let max_in_flight = ctx.config.max_in_flight.max(1);
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        // Capacity of the read buffer that replaces one handed on with a large frame: room for the last large frame,
-        // so the next one is read without growing (and copying) the buffer step by step.
-        let mut large_capacity = READ_CHUNK;
+        let mut buffers = ReadBuffers::default();
         let mut in_flight: FuturesUnordered<BoxFuture<'static, Answer>> = FuturesUnordered::new();
         // A request cut from the buffer that does not fit in the byte budget yet; nothing more is read meanwhile.
         let mut held: Option<RequestFrameMut> = None;
@@ -82,9 +80,10 @@ impl<'a> Reader<'a> {
             while decoding && in_flight.len() < max_in_flight {
                 let frame = match held.take() {
                     Some(frame) => Ok(Some(frame)),
-                    None => self.codec.decode_request_mut(&mut buf).map(|frame| {
-                        frame.map(|frame| detach(frame, &mut buf, &mut large_capacity, ctx.config.max_frame))
-                    }),
+                    None => self
+                        .codec
+                        .decode_request_mut(&mut buf)
+                        .map(|frame| frame.map(|frame| buffers.detach(frame, &mut buf, ctx.config.max_frame))),
                 };
                 let step = match frame {
                     Ok(Some(frame)) => {
@@ -281,25 +280,37 @@ fn read_limit(buf: &BytesMut) -> usize {
     }
 }
 
-/// Makes a request frame own its memory. A large frame keeps the read buffer's memory, and `buf` is replaced by a
-/// fresh buffer (with whatever followed the frame) of `large_capacity`, which becomes room for this frame again (at
-/// most `max_frame`); a small produce frame is copied out of the buffer. Either way nothing handed on pins `buf`.
-fn detach(
-    mut frame: RequestFrameMut,
-    buf: &mut BytesMut,
-    large_capacity: &mut usize,
-    max_frame: u32,
-) -> RequestFrameMut {
-    let len = 4 + REQUEST_HEADER_LEN + frame.body.len();
-    if len >= LARGE_FRAME {
-        *large_capacity = len.min(max_frame as usize + 4).max(READ_CHUNK);
-        let mut fresh = BytesMut::with_capacity((*large_capacity).max(buf.len() + READ_CHUNK));
-        fresh.extend_from_slice(buf);
-        *buf = fresh;
-    } else if frame.api == ApiKey::Produce.as_u16() {
-        frame.body = BytesMut::from(&frame.body[..]);
+/// The memory a session reads into: the read buffer and a spare. A large frame keeps the memory it was read into and
+/// the session reads on in the spare, which is the buffer the previous large frame was read into: by then that frame
+/// is usually stored and dropped, so the spare's memory is reclaimed in place (no allocation, no page faults, no copy).
+/// Only while that frame is still in flight does the spare allocate anew.
+#[derive(Debug, Default)]
+pub(super) struct ReadBuffers {
+    spare: BytesMut,
+    /// Room for the last large frame: the spare is made this big, so the next one is read without growing (and
+    /// copying) the buffer step by step.
+    large_capacity: usize,
+}
+
+impl ReadBuffers {
+    /// Makes a request frame own its memory, so that nothing handed on pins `buf`: a large frame keeps the read
+    /// buffer's memory and `buf` becomes the spare (with whatever followed the frame); a small produce frame is
+    /// copied out of the buffer.
+    pub(super) fn detach(&mut self, mut frame: RequestFrameMut, buf: &mut BytesMut, max_frame: u32) -> RequestFrameMut {
+        let len = 4 + REQUEST_HEADER_LEN + frame.body.len();
+        if len >= LARGE_FRAME {
+            self.large_capacity = len.min(max_frame as usize + 4).max(READ_CHUNK);
+            std::mem::swap(buf, &mut self.spare);
+            buf.clear();
+            buf.reserve(self.large_capacity.max(self.spare.len() + READ_CHUNK));
+            buf.extend_from_slice(&self.spare);
+            // The old buffer, empty, still refers to the frame's memory: it is reclaimed once the frame is dropped.
+            self.spare.clear();
+        } else if frame.api == ApiKey::Produce.as_u16() {
+            frame.body = BytesMut::from(&frame.body[..]);
+        }
+        frame
     }
-    frame
 }
 
 #[cfg(test)]
@@ -330,31 +341,39 @@ mod tests {
     #[test]
     fn frames_handed_on_do_not_share_the_read_buffer() {
         let codec = FrameCodec::new(1 << 20);
-        let mut capacity = READ_CHUNK;
+        let mut buffers = ReadBuffers::default();
         // A large frame followed by the start of the next: the next stays in a fresh buffer sized for the large one.
         let mut buf = frame(ApiKey::Produce, LARGE_FRAME);
         buf.extend_from_slice(&frame(ApiKey::Ping, 3)[..5]);
         let large = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
-        let large = detach(large, &mut buf, &mut capacity, 1 << 20);
+        let large = buffers.detach(large, &mut buf, 1 << 20);
         assert_eq!(large.body.len(), LARGE_FRAME);
-        assert_eq!(capacity, 4 + REQUEST_HEADER_LEN + LARGE_FRAME);
+        assert_eq!(buffers.large_capacity, 4 + REQUEST_HEADER_LEN + LARGE_FRAME);
         assert_eq!(buf.len(), 5);
-        assert!(buf.capacity() >= capacity);
+        assert!(buf.capacity() >= buffers.large_capacity);
         // The large frame's memory is its own now: it converts to a Vec without copying, which needs a unique owner.
         let ptr = large.body.as_ptr();
         let bytes = large.body.freeze();
-        assert!(bytes.is_unique());
         assert_eq!(bytes.as_ptr(), ptr);
+        // Once it is dropped, the next large frame is read into its memory again, without allocating.
+        let first = ptr.wrapping_sub(4 + REQUEST_HEADER_LEN);
+        drop(bytes);
+        buf.clear();
+        buf.extend_from_slice(&frame(ApiKey::Produce, LARGE_FRAME));
+        let second = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
+        let _second = buffers.detach(second, &mut buf, 1 << 20);
+        let at = (buf.as_ptr() as usize).wrapping_sub(first as usize);
+        assert!(at < 4 * LARGE_FRAME, "the spare reads on in the first frame's memory (at {at})");
         // A small produce is copied out; other small frames stay views.
         let mut buf = frame(ApiKey::Produce, 100);
         let start = buf.as_ptr();
         let small = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
-        let small = detach(small, &mut buf, &mut capacity, 1 << 20);
+        let small = buffers.detach(small, &mut buf, 1 << 20);
         assert_ne!(small.body.as_ptr(), start.wrapping_add(4 + REQUEST_HEADER_LEN));
         let mut buf = frame(ApiKey::Ping, 100);
         let start = buf.as_ptr();
         let ping = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
-        let ping = detach(ping, &mut buf, &mut capacity, 1 << 20);
+        let ping = buffers.detach(ping, &mut buf, 1 << 20);
         assert_eq!(ping.body.as_ptr(), start.wrapping_add(4 + REQUEST_HEADER_LEN));
     }
 }

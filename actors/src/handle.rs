@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, MailboxError};
+use bytes::{Bytes, BytesMut};
 use callboard_protocol::batch::ProducerInfo;
 use callboard_storage::Env;
 
@@ -182,7 +183,7 @@ impl Broker {
     fn queue_append(
         route: &Route,
         partition: u32,
-        batch: Vec<u8>,
+        batch: BytesMut,
     ) -> Result<impl Future<Output = Result<AppendAck>> + Send + 'static + use<>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         Self::partition(route, partition)?.do_send(QueuedAppend { batch, reply });
@@ -292,7 +293,7 @@ impl Broker {
         }
         let mut pending = Vec::with_capacity(batches.len());
         for (p, batch) in batches {
-            pending.push((p, Self::queue_append(&route, p, batch)?));
+            pending.push((p, Self::queue_append(&route, p, BytesMut::from(Bytes::from(batch)))?));
         }
         let mut sent = Vec::with_capacity(pending.len());
         for (p, request) in pending {
@@ -340,6 +341,19 @@ impl Broker {
         topic: &str,
         partition: u32,
         batch: Vec<u8>,
+    ) -> impl Future<Output = Result<AppendAck>> + Send + 'static {
+        // A `Vec` becomes a `BytesMut` without a copy.
+        self.append_batch_mut(stream, topic, partition, BytesMut::from(Bytes::from(batch)))
+    }
+
+    /// [`Broker::append_batch`] of a batch in a [`BytesMut`]: a gateway passes the memory it received the batch into,
+    /// and the partition stamps its offsets there and writes it from there (no copy on the way).
+    pub fn append_batch_mut(
+        &self,
+        stream: &str,
+        topic: &str,
+        partition: u32,
+        batch: BytesMut,
     ) -> impl Future<Output = Result<AppendAck>> + Send + 'static {
         let queued = self.route(stream, topic).and_then(|route| Self::queue_append(&route, partition, batch));
         async move { queued?.await }

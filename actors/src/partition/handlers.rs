@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{AsyncContext, Context, Handler, ResponseFuture};
+use bytes::{Bytes, BytesMut};
 use callboard_protocol::batch::{
     BatchBuilder, BatchHeader, Compression, Header, NO_PRODUCER_ID, ProducerInfo, RecordData, validate,
 };
@@ -59,7 +60,7 @@ impl PartitionActor {
         }
     }
 
-    fn append_now(&mut self, mut batch: Vec<u8>) -> Result<Pending> {
+    fn append_now(&mut self, mut batch: BytesMut) -> Result<Pending> {
         self.serving()?;
         if let Health::ReadOnly(reason) = &self.health
             && self.read_only_until.is_some_and(|t| Instant::now() < t)
@@ -96,7 +97,7 @@ impl PartitionActor {
             fresh_ids = ids;
             match kept {
                 Kept::All => {}
-                Kept::Some(rebuilt) => batch = rebuilt,
+                Kept::Some(rebuilt) => batch = BytesMut::from(Bytes::from(rebuilt)),
                 Kept::None => {
                     // Every record repeats one already written, maybe not yet durable: answer after the same fsync.
                     let log = self.serving()?;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use actix::Message;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::Result;
 pub(crate) use callboard_protocol::model::{AppendAck, Health, PartitionInfo, PollingStrategy, ResetPolicy};
@@ -14,8 +14,8 @@ pub(crate) use callboard_protocol::model::{AppendAck, Health, PartitionInfo, Pol
 #[derive(Debug, Message)]
 #[rtype(result = "Result<AppendAck>")]
 pub struct Append {
-    /// The encoded batch; offsets are assigned in place.
-    pub batch: Vec<u8>,
+    /// The encoded batch; offsets are assigned in place (a gateway passes the memory it received the batch into).
+    pub batch: BytesMut,
 }
 
 /// [`Append`], queued whatever the mailbox holds (`Addr::do_send`), so the batches one sender queues are appended in
@@ -25,7 +25,7 @@ pub struct Append {
 #[rtype(result = "()")]
 pub struct QueuedAppend {
     /// The encoded batch; offsets are assigned in place.
-    pub batch: Vec<u8>,
+    pub batch: BytesMut,
     /// Where the append's answer goes.
     pub reply: tokio::sync::oneshot::Sender<Result<AppendAck>>,
 }

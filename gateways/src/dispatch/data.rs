@@ -1,10 +1,10 @@
 //! The data APIs: produce (one stored-format batch, queued on its partition in arrival order), fetch and group fetch
 //! (stored batches forwarded as they are, after a MessagePack head).
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use callboard_actors::{Broker, ConsumerRef, Fetch as BrokerFetch, GroupPoll, Membership, Partitioning, Sent};
 use callboard_protocol::wire::{
-    Fetch, FetchResponse, GroupFetch, GroupFetchResponse, Produce, ProduceTarget, decode_control, split_payload,
+    Fetch, FetchResponse, GroupFetch, GroupFetchResponse, Produce, ProduceTarget, decode_control, split_payload_mut,
 };
 use std::time::Duration;
 
@@ -17,8 +17,8 @@ fn max_wait(ms: u64) -> Duration {
 }
 
 /// Produce: picks the partition and queues the batch on it now; the answer is where it landed.
-pub(super) fn produce(broker: &Broker, correlation: u64, body: &Bytes) -> Dispatched {
-    let (request, batch) = match split_payload::<Produce>(body) {
+pub(super) fn produce(broker: &Broker, correlation: u64, body: BytesMut) -> Dispatched {
+    let (request, batch) = match split_payload_mut::<Produce>(body) {
         Ok(parts) => parts,
         Err(e) => return Dispatched::Ready(Answer::error(correlation, e.code(), e)),
     };
@@ -31,7 +31,7 @@ pub(super) fn produce(broker: &Broker, correlation: u64, body: &Bytes) -> Dispat
         Ok(p) => p,
         Err(e) => return Dispatched::Ready(Answer::broker_error(correlation, &e)),
     };
-    let appended = broker.append_batch(&request.stream, &request.topic, partition, batch.to_vec());
+    let appended = broker.append_batch_mut(&request.stream, &request.topic, partition, batch);
     Dispatched::Pending(Box::pin(async move {
         let sent = appended.await.map(|ack| Sent {
             partition,

@@ -12,7 +12,7 @@ use callboard_protocol::wire::{
     AddPartitions, AddPartitionsResponse, ApiKey, Call, CommitGroupOffset, CreateStream, CreateTopic, DeleteGroup,
     DeleteOffset, DeleteOffsetResponse, DeleteStream, DeleteTopic, DescribeGroup, DescribeTopic, Empty, GetOffset,
     GetOffsetResponse, Heartbeat, InitProducer, InitProducerResponse, JoinGroup, LeaveGroup, ListGroups, ListStreams,
-    ListTopics, Ping, RequestFrame, ResetGroupOffsets, StatusRequest, StoreOffset, decode_control,
+    ListTopics, Ping, RequestFrameMut, ResetGroupOffsets, StatusRequest, StoreOffset, decode_control,
 };
 use futures_util::future::BoxFuture;
 
@@ -35,11 +35,12 @@ const FETCH_HEADER_ROOM: u32 = 1024;
 /// Dispatches a request of a known API and version (except `Hello`, which the session answers itself). Produce
 /// batches are queued on their partition before this returns, so calling it in arrival order keeps their order.
 /// Fetches ask for at most what fits in a frame of `max_frame` bytes.
-pub(crate) fn dispatch(broker: &Broker, api: ApiKey, frame: &RequestFrame, max_frame: u32) -> Dispatched {
+pub(crate) fn dispatch(broker: &Broker, api: ApiKey, frame: RequestFrameMut, max_frame: u32) -> Dispatched {
     let c = frame.correlation;
     let body = &frame.body[..];
     match api {
-        ApiKey::Produce => data::produce(broker, c, &frame.body),
+        // The batch moves on in the memory it was received into.
+        ApiKey::Produce => data::produce(broker, c, frame.body),
         ApiKey::Fetch => data::fetch(broker, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
         ApiKey::GroupFetch => data::group_fetch(broker, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
         ApiKey::Ping => control(broker, c, body, |_, _: Ping| async { Ok(Empty {}) }),

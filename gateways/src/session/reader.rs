@@ -3,11 +3,11 @@
 //! their bytes (with the answers not yet written) within the session's and the broker's byte budgets (reading
 //! pauses at either cap: back-pressure), and hands answers to the writer as they complete.
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use callboard_protocol::ErrorCode;
 use callboard_protocol::wire::{
     ApiKey, Fetch, FrameCodec, FrameError, GroupFetch, Hello, HelloResponse, PROTOCOL_VERSION, REQUEST_HEADER_LEN,
-    RequestFrame, decode_control, encode_control,
+    RequestFrameMut, decode_control, encode_control,
 };
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -24,6 +24,10 @@ use crate::dispatch::{Dispatched, api_label, dispatch};
 
 /// Read buffer kept free before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Frames from this size on are handed on in the memory they were read into: the read buffer is replaced by a fresh
+/// one (sized for the next such frame) so the frame's memory is its own and nothing else in flight pins it. Smaller
+/// produce batches are copied out of the read buffer (cheap), so they never pin it either.
+const LARGE_FRAME: usize = 64 * 1024;
 /// Largest frame accepted before the `Hello` handshake (a `Hello` is a few dozen bytes): an unauthenticated peer
 /// cannot make the session buffer a large frame.
 pub(crate) const MAX_FRAME_BEFORE_HELLO: u32 = 64 * 1024;
@@ -60,9 +64,10 @@ impl<'a> Reader<'a> {
         let ctx = self.ctx;
         let max_in_flight = ctx.config.max_in_flight.max(1);
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buffers = ReadBuffers::default();
         let mut in_flight: FuturesUnordered<BoxFuture<'static, Answer>> = FuturesUnordered::new();
         // A request cut from the buffer that does not fit in the byte budget yet; nothing more is read meanwhile.
-        let mut held: Option<RequestFrame> = None;
+        let mut held: Option<RequestFrameMut> = None;
         // `reading`: more bytes may come; `decoding`: frames may still be cut from the buffer (false after a fatal
         // error: the stream cannot be trusted any more).
         let (mut reading, mut decoding) = (true, true);
@@ -75,7 +80,10 @@ impl<'a> Reader<'a> {
             while decoding && in_flight.len() < max_in_flight {
                 let frame = match held.take() {
                     Some(frame) => Ok(Some(frame)),
-                    None => self.codec.decode_request(&mut buf),
+                    None => self
+                        .codec
+                        .decode_request_mut(&mut buf)
+                        .map(|frame| frame.map(|frame| buffers.detach(frame, &mut buf, ctx.config.max_frame))),
                 };
                 let step = match frame {
                     Ok(Some(frame)) => {
@@ -132,6 +140,9 @@ impl<'a> Reader<'a> {
             }
             let full = held.is_some() || self.budget.is_full();
             let can_read = reading && in_flight.len() < max_in_flight && !full;
+            // Inside a large frame, read no further than its end: it then ends its buffer, which goes with it.
+            let limit = read_limit(&buf);
+            let mut into = (&mut buf).limit(limit);
             tokio::select! {
                 biased;
                 Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
@@ -146,10 +157,10 @@ impl<'a> Reader<'a> {
                     debug!(gateway = ctx.gateway, peer = %ctx.peer, "gateway shutting down; draining session");
                     reading = false;
                 }
-                read = reader.read_buf(&mut buf), if can_read => match read {
+                read = reader.read_buf(&mut into), if can_read => match read {
                     Ok(0) => {
-                        if !buf.is_empty() {
-                            debug!(gateway = ctx.gateway, peer = %ctx.peer, bytes = buf.len(), "peer closed mid-frame");
+                        if !into.get_ref().is_empty() {
+                            debug!(gateway = ctx.gateway, peer = %ctx.peer, bytes = into.get_ref().len(), "peer closed mid-frame");
                         }
                         reading = false;
                     }
@@ -184,7 +195,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Bytes a request is charged while in flight: its frame, and for fetches the most their answer may carry.
-    fn cost(&self, frame: &RequestFrame) -> usize {
+    fn cost(&self, frame: &RequestFrameMut) -> usize {
         let max_frame = self.ctx.config.max_frame;
         let answer = match ApiKey::from_u16(frame.api) {
             Some(ApiKey::Fetch) => decode_control::<Fetch>(&frame.body).map(|f| f.max_bytes).unwrap_or(0),
@@ -195,7 +206,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Checks one request and dispatches it.
-    fn on_frame(&mut self, frame: RequestFrame) -> Step {
+    fn on_frame(&mut self, frame: RequestFrameMut) -> Step {
         let c = frame.correlation;
         let Some(api) = ApiKey::from_u16(frame.api) else {
             if !self.greeted {
@@ -217,7 +228,7 @@ impl<'a> Reader<'a> {
         if api == ApiKey::Hello {
             return self.hello(c, &frame.body);
         }
-        match dispatch(&self.ctx.broker, api, &frame, self.ctx.config.max_frame) {
+        match dispatch(&self.ctx.broker, api, frame, self.ctx.config.max_frame) {
             Dispatched::Ready(answer) => Step::Answer(answer),
             Dispatched::Pending(future) => Step::Pending(future),
         }
@@ -255,5 +266,114 @@ impl<'a> Reader<'a> {
             }
             Err(e) => Step::Close(Answer::error(c, ErrorCode::Unknown, e)),
         }
+    }
+}
+
+/// The most a read may add to `buf`: up to the end of the large frame it holds the start of, else anything.
+fn read_limit(buf: &BytesMut) -> usize {
+    match buf.get(..4) {
+        Some(prefix) => {
+            let total = 4 + u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+            if total >= LARGE_FRAME && total > buf.len() { total - buf.len() } else { usize::MAX }
+        }
+        None => usize::MAX,
+    }
+}
+
+/// The memory a session reads into: the read buffer and a spare. A large frame keeps the memory it was read into and
+/// the session reads on in the spare, which is the buffer the previous large frame was read into: by then that frame
+/// is usually stored and dropped, so the spare's memory is reclaimed in place (no allocation, no page faults, no copy).
+/// Only while that frame is still in flight does the spare allocate anew.
+#[derive(Debug, Default)]
+pub(super) struct ReadBuffers {
+    spare: BytesMut,
+    /// Room for the last large frame: the spare is made this big, so the next one is read without growing (and
+    /// copying) the buffer step by step.
+    large_capacity: usize,
+}
+
+impl ReadBuffers {
+    /// Makes a request frame own its memory, so that nothing handed on pins `buf`: a large frame keeps the read
+    /// buffer's memory and `buf` becomes the spare (with whatever followed the frame); a small produce frame is
+    /// copied out of the buffer.
+    pub(super) fn detach(&mut self, mut frame: RequestFrameMut, buf: &mut BytesMut, max_frame: u32) -> RequestFrameMut {
+        let len = 4 + REQUEST_HEADER_LEN + frame.body.len();
+        if len >= LARGE_FRAME {
+            self.large_capacity = len.min(max_frame as usize + 4).max(READ_CHUNK);
+            std::mem::swap(buf, &mut self.spare);
+            buf.clear();
+            buf.reserve(self.large_capacity.max(self.spare.len() + READ_CHUNK));
+            buf.extend_from_slice(&self.spare);
+            // The old buffer, empty, still refers to the frame's memory: it is reclaimed once the frame is dropped.
+            self.spare.clear();
+        } else if frame.api == ApiKey::Produce.as_u16() {
+            frame.body = BytesMut::from(&frame.body[..]);
+        }
+        frame
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+    use callboard_protocol::wire::FrameCodec;
+
+    fn frame(api: ApiKey, body_len: usize) -> BytesMut {
+        let mut out = BytesMut::new();
+        out.put_u32((REQUEST_HEADER_LEN + body_len) as u32);
+        out.put_u16(api.as_u16());
+        out.put_u16(1);
+        out.put_u64(7);
+        out.put_bytes(b'x', body_len);
+        out
+    }
+
+    #[test]
+    fn reads_stop_at_the_end_of_a_large_frame_only() {
+        let large = frame(ApiKey::Produce, LARGE_FRAME);
+        assert_eq!(read_limit(&BytesMut::from(&large[..10])), large.len() - 10);
+        assert_eq!(read_limit(&BytesMut::from(&large[..2])), usize::MAX, "no length yet");
+        let small = frame(ApiKey::Produce, 100);
+        assert_eq!(read_limit(&BytesMut::from(&small[..10])), usize::MAX);
+    }
+
+    #[test]
+    fn frames_handed_on_do_not_share_the_read_buffer() {
+        let codec = FrameCodec::new(1 << 20);
+        let mut buffers = ReadBuffers::default();
+        // A large frame followed by the start of the next: the next stays in a fresh buffer sized for the large one.
+        let mut buf = frame(ApiKey::Produce, LARGE_FRAME);
+        buf.extend_from_slice(&frame(ApiKey::Ping, 3)[..5]);
+        let large = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
+        let large = buffers.detach(large, &mut buf, 1 << 20);
+        assert_eq!(large.body.len(), LARGE_FRAME);
+        assert_eq!(buffers.large_capacity, 4 + REQUEST_HEADER_LEN + LARGE_FRAME);
+        assert_eq!(buf.len(), 5);
+        assert!(buf.capacity() >= buffers.large_capacity);
+        // The large frame's memory is its own now: it converts to a Vec without copying, which needs a unique owner.
+        let ptr = large.body.as_ptr();
+        let bytes = large.body.freeze();
+        assert_eq!(bytes.as_ptr(), ptr);
+        // Once it is dropped, the next large frame is read into its memory again, without allocating.
+        let first = ptr.wrapping_sub(4 + REQUEST_HEADER_LEN);
+        drop(bytes);
+        buf.clear();
+        buf.extend_from_slice(&frame(ApiKey::Produce, LARGE_FRAME));
+        let second = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
+        let _second = buffers.detach(second, &mut buf, 1 << 20);
+        let at = (buf.as_ptr() as usize).wrapping_sub(first as usize);
+        assert!(at < 4 * LARGE_FRAME, "the spare reads on in the first frame's memory (at {at})");
+        // A small produce is copied out; other small frames stay views.
+        let mut buf = frame(ApiKey::Produce, 100);
+        let start = buf.as_ptr();
+        let small = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
+        let small = buffers.detach(small, &mut buf, 1 << 20);
+        assert_ne!(small.body.as_ptr(), start.wrapping_add(4 + REQUEST_HEADER_LEN));
+        let mut buf = frame(ApiKey::Ping, 100);
+        let start = buf.as_ptr();
+        let ping = codec.decode_request_mut(&mut buf).expect("valid").expect("complete");
+        let ping = buffers.detach(ping, &mut buf, 1 << 20);
+        assert_eq!(ping.body.as_ptr(), start.wrapping_add(4 + REQUEST_HEADER_LEN));
     }
 }

@@ -1,6 +1,6 @@
 //! Body encodings: MessagePack control bodies, and bodies that carry raw record batches after a MessagePack header.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -60,6 +60,19 @@ pub fn split_payload<T: DeserializeOwned>(body: &Bytes) -> Result<(T, Bytes), Bo
     let end = 4usize.checked_add(len).filter(|&e| e <= body.len()).ok_or_else(|| overrun(len as u64))?;
     let header = decode_control(&body[4..end])?;
     Ok((header, body.slice(end..)))
+}
+
+/// [`split_payload`] of a mutable body: the payload is the body's own memory, still mutable (no copy).
+pub fn split_payload_mut<T: DeserializeOwned>(mut body: BytesMut) -> Result<(T, BytesMut), BodyError> {
+    let overrun = |header, body: &BytesMut| BodyError::HeaderOverrun { header, body: body.len() };
+    let Some(prefix) = body.get(..4) else { return Err(overrun(4, &body)) };
+    let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    let Some(end) = 4usize.checked_add(len).filter(|&e| e <= body.len()) else {
+        return Err(overrun(len as u64, &body));
+    };
+    let header = decode_control(&body[4..end])?;
+    body.advance(end);
+    Ok((header, body))
 }
 
 #[cfg(test)]

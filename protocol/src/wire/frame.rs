@@ -55,6 +55,27 @@ pub struct RequestFrame {
     pub body: Bytes,
 }
 
+/// A request frame whose body is still a [`BytesMut`]: a view of the read buffer, not a copy, that may be changed in
+/// place (a produce's batch gets its offsets stamped where it was received).
+#[derive(Debug, PartialEq, Eq)]
+pub struct RequestFrameMut {
+    /// API key.
+    pub api: u16,
+    /// API version.
+    pub version: u16,
+    /// Correlation id.
+    pub correlation: u64,
+    /// Body.
+    pub body: BytesMut,
+}
+
+impl RequestFrameMut {
+    /// The frame with a read-only body (no copy).
+    pub fn freeze(self) -> RequestFrame {
+        RequestFrame { api: self.api, version: self.version, correlation: self.correlation, body: self.body.freeze() }
+    }
+}
+
 /// A response frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseFrame {
@@ -117,6 +138,12 @@ impl FrameCodec {
     /// Takes the next request out of `buf`, or `None` when it is not complete yet. On `Err` the stream cannot be
     /// resynchronised: answer with the error's code and close the connection.
     pub fn decode_request(&self, buf: &mut BytesMut) -> Result<Option<RequestFrame>, FrameError> {
+        Ok(self.decode_request_mut(buf)?.map(RequestFrameMut::freeze))
+    }
+
+    /// Like [`FrameCodec::decode_request`], with the body left mutable: it stays a view of `buf`'s memory, never
+    /// copied.
+    pub fn decode_request_mut(&self, buf: &mut BytesMut) -> Result<Option<RequestFrameMut>, FrameError> {
         let Some(len) = self.frame_len(buf, REQUEST_HEADER_LEN)? else { return Ok(None) };
         if buf.len() < 4 + len {
             grow(buf, 4 + len);
@@ -127,7 +154,7 @@ impl FrameCodec {
         let api = frame.get_u16();
         let version = frame.get_u16();
         let correlation = frame.get_u64();
-        Ok(Some(RequestFrame { api, version, correlation, body: frame.freeze() }))
+        Ok(Some(RequestFrameMut { api, version, correlation, body: frame }))
     }
 
     /// Takes the next response out of `buf`, or `None` when it is not complete yet.

@@ -29,9 +29,10 @@ mod handshake;
 mod requests;
 
 pub use api::{ApiKey, ApiVersionRange};
-pub use body::{BodyError, decode_control, encode_control, encode_with_payload, split_payload};
+pub use body::{BodyError, decode_control, encode_control, encode_with_payload, split_payload, split_payload_mut};
 pub use frame::{
-    DEFAULT_MAX_FRAME, FrameCodec, FrameError, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN, RequestFrame, ResponseFrame,
+    DEFAULT_MAX_FRAME, FrameCodec, FrameError, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN, RequestFrame, RequestFrameMut,
+    ResponseFrame,
 };
 pub use handshake::{Hello, HelloResponse, PROTOCOL_VERSION};
 pub use requests::*;

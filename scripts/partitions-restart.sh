@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures a broker holding many partitions: creates TOPICS topics of PARTITIONS partitions each on a release
 # `callboard serve`, writes PARTITIONS messages to each topic, stops it, then restarts it ROUNDS times and prints the
-# time from start to `ready`, the resident memory (VmRSS) and the open descriptors once ready.
+# time from start to `ready` and to every partition online, the resident memory (VmRSS) and the open descriptors
+# then.
 # Usage: scripts/partitions-restart.sh [topics (100)] [partitions per topic (100)] [rounds (3)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,12 @@ start() {
   done
   ready_s=$(echo "$(date +%s.%N) - $t0" | bc)
   addr=$(awk '$1 == "listening" && $2 == "tcp" {print $3}' "$out")
+  # `ready` means the listeners are bound; partitions open in their actors after it. Wait until all are online.
+  local want=${expect:-0}
+  until [ "$("$bin" status --server "$addr" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitions_online"])')" -ge "$want" ]; do
+    sleep 0.05
+  done
+  online_s=$(echo "$(date +%s.%N) - $t0" | bc)
   rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
   fds=$(ls "/proc/$pid/fd" | wc -l)
 }
@@ -42,8 +49,9 @@ for t in $(seq 1 "$topics"); do
 done
 echo "created $topics topics x $per_topic partitions: RSS $((rss_kb / 1024)) MiB at the empty start, now $(( $(awk '/^VmRSS/ {print $2}' /proc/$pid/status) / 1024 )) MiB, $(ls /proc/$pid/fd | wc -l) descriptors"
 stop
+expect=$((topics * per_topic))
 for r in $(seq 1 "$rounds"); do
   start
-  echo "restart $r: ready after ${ready_s} s, RSS $((rss_kb / 1024)) MiB, $fds open descriptors"
+  echo "restart $r: ready after ${ready_s} s, all $expect partitions online after ${online_s} s, RSS $((rss_kb / 1024)) MiB, $fds open descriptors"
   stop
 done

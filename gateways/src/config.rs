@@ -38,6 +38,9 @@ pub struct GatewayConfig {
     /// The same kind of cap shared by every session of every gateway given a clone of this config (TCP and QUIC of
     /// one broker). Default [`DEFAULT_SHARED_BYTES`]; its cap must be in range and at least `max_session_bytes`.
     pub shared_budget: ByteBudget,
+    /// A session whose peer takes no byte of its answers for this long is closed (its budget freed): a client
+    /// that stops reading holds its connection this long at most. Default 60 s; 1 ms to 1 day.
+    pub write_stall_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -48,6 +51,12 @@ impl GatewayConfig {
             return Err(GatewayError::Config(format!(
                 "max_session_bytes {} is outside {MIN_BUDGET_BYTES}..={MAX_BUDGET_BYTES}",
                 self.max_session_bytes
+            )));
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(86_400)).contains(&self.write_stall_timeout) {
+            return Err(GatewayError::Config(format!(
+                "write_stall_timeout {:?} is outside 1 ms..=1 day",
+                self.write_stall_timeout
             )));
         }
         let shared = self.shared_budget.cap();
@@ -71,6 +80,7 @@ impl Default for GatewayConfig {
             max_frame: DEFAULT_MAX_FRAME,
             max_session_bytes: DEFAULT_SESSION_BYTES,
             shared_budget: ByteBudget::new(DEFAULT_SHARED_BYTES),
+            write_stall_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -165,3 +165,41 @@ async fn byte_caps_out_of_range_are_refused() {
     assert!(callboard_gateways::TcpGateway::bind(addr, broker.clone(), shared_below_session).await.is_err());
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed_after_the_write_stall_timeout() {
+    let config = GatewayConfig { write_stall_timeout: Duration::from_millis(500), ..budgeted() };
+    let shared = config.shared_budget.clone();
+    let (broker, gateway, _dir) = tcp_gateway(config).await;
+    let mut client = RawClient::tcp_ready(gateway.local_addr()).await;
+    client.call(&topic_request("stalled", 1)).await;
+    for i in 0..15u8 {
+        let frame = client.request(ApiKey::Produce, produce_one("stalled", 0, vec![i; 60 << 10])).await;
+        assert_eq!(frame.error, 0, "{}", String::from_utf8_lossy(&frame.body));
+    }
+    let mut fetch = fetch_request("stalled", 0, PollingStrategy::First, 0);
+    fetch.max_bytes = 1 << 20;
+    let body = encode_control(&fetch).unwrap();
+    let codec = FrameCodec::default();
+    let mut all = BytesMut::new();
+    for _ in 0..100 {
+        let correlation = client.correlation();
+        let frame = RequestFrame { api: ApiKey::Fetch.as_u16(), version: 1, correlation, body: body.clone() };
+        codec.encode_request(&frame, &mut all).unwrap();
+    }
+    client.send_raw(&all).await;
+    wait_for("the session to fill its budget", || shared.used() > SESSION_CAP / 2).await;
+    // Never reading, the session is closed once its writer made no progress for 500 ms, and its bytes are freed.
+    wait_for("the stalled session's charges to be released", || shared.used() == 0).await;
+    // Whatever the kernel buffered is still there; then the stream ends before the 100 answers.
+    let mut answers = 0;
+    while client.recv().await.is_some() {
+        answers += 1;
+    }
+    assert!(answers < 100, "all {answers} answers arrived: the session was not closed");
+    // The gateway serves new connections as before.
+    let mut again = RawClient::tcp_ready(gateway.local_addr()).await;
+    again.call(&topic_request("after-stall", 1)).await;
+    gateway.shutdown(Duration::from_secs(5)).await;
+    broker.shutdown().await.unwrap();
+}

@@ -3,6 +3,7 @@
 //! flight within the session's byte budget; the writer task ([`writer`]) sends answers as they complete.
 
 mod reader;
+mod stall;
 mod writer;
 
 use std::sync::Arc;
@@ -44,7 +45,9 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(ctx.config.max_in_flight.clamp(1, 1024) + 2);
-    let writing = tokio::spawn(writer::write_answers(writer, rx));
+    let guarded = stall::StallGuard::new(writer, ctx.config.write_stall_timeout);
+    let writing =
+        tokio::spawn(async move { writer::write_answers(guarded, rx).await.map(stall::StallGuard::into_inner) });
     let budget = SessionBudget {
         session: ByteBudget::new(ctx.config.max_session_bytes),
         shared: ctx.config.shared_budget.clone(),

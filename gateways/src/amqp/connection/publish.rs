@@ -1,10 +1,11 @@
 //! The publish path: messages a connection reads in one go are gathered per queue ([`PublishBatch`]) into a
 //! [`Flight`], and a per-connection completion task ([`completion`]) stores them and reports publisher confirms (ack
 //! once durable under the queue topic's policy, nack when an append failed) for contiguous tag ranges, flight by
-//! flight in order. It keeps at most one append in flight per queue: what arrives for a queue while its append waits
-//! for the disk is merged into that queue's next append, issued as soon as the previous one is answered (the next
-//! group commit would have covered it anyway). So one append, one durability wait and one hand-over to the queue
-//! actor serve every flight that arrived during an fsync, instead of one each.
+//! flight in order. It keeps at most [`APPENDS_PER_QUEUE`] appends in flight per queue (one: a second one written
+//! behind the one waiting for its fsync measured slower, as it carried only what arrived first): what arrives for a
+//! queue meanwhile is merged into that queue's next append, issued as soon as the earlier one is answered (the next
+//! group commit would have covered it anyway). So one append, one durability wait and one hand-over to the queue actor serve every flight
+//! that arrived during an fsync, instead of one each.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -27,8 +28,13 @@ pub const BATCH_BYTES: usize = 4 << 20;
 /// dispatcher's bounded flight channel fills and it stops reading).
 const MAX_OPEN_FLIGHTS: usize = 64;
 
-/// An append in flight: the queue, and the messages it stores with the flights they belong to.
-type AppendFuture = Pin<Box<dyn Future<Output = (Addr<QueueActor>, Result<AppendAck, BrokerError>)> + Send>>;
+/// Appends in flight per queue at most.
+pub const APPENDS_PER_QUEUE: usize = 1;
+
+/// What an append answers: its queue, the flights (sequence numbers) it served, and the outcome.
+type Answered = (Addr<QueueActor>, Vec<u64>, Result<AppendAck, BrokerError>);
+/// An append in flight.
+type AppendFuture = Pin<Box<dyn Future<Output = Answered> + Send>>;
 
 /// A queue's messages of one flight.
 type Part = (Arc<QueueEntry>, Vec<Arc<QueuedMessage>>);
@@ -120,8 +126,8 @@ struct Open {
 #[derive(Default)]
 struct QueueState {
     entry: Option<Arc<QueueEntry>>,
-    /// Flights (sequence numbers) the append in flight serves; `None` when none is in flight.
-    in_flight: Option<Vec<u64>>,
+    /// Appends in flight.
+    in_flight: usize,
     /// Messages for the next append, and the flights they belong to.
     next: Vec<Arc<QueuedMessage>>,
     next_flights: Vec<u64>,
@@ -158,16 +164,14 @@ pub async fn completion(
                         q.next.extend(messages);
                         q.next_flights.push(seq);
                         q.entry = Some(entry);
-                        if q.in_flight.is_none() {
+                        if q.in_flight < APPENDS_PER_QUEUE {
                             appends.push(issue(&broker, &stream, q));
                         }
                     }
                 }
                 None => receiving = false,
             },
-            Some((addr, result)) = appends.next(), if !appends.is_empty() => {
-                let Some(q) = queues.get_mut(&addr) else { continue };
-                let served = q.in_flight.take().unwrap_or_default();
+            Some((addr, served, result)) = appends.next(), if !appends.is_empty() => {
                 if let Err(e) = &result {
                     warn!(error = %e, "AMQP publish could not be stored");
                 }
@@ -177,10 +181,12 @@ pub async fn completion(
                         f.ok &= result.is_ok();
                     }
                 }
-                if q.next.is_empty() {
-                    queues.remove(&addr);
-                } else {
+                let Some(q) = queues.get_mut(&addr) else { continue };
+                q.in_flight = q.in_flight.saturating_sub(1);
+                if !q.next.is_empty() {
                     appends.push(issue(&broker, &stream, q));
+                } else if q.in_flight == 0 {
+                    queues.remove(&addr);
                 }
             }
         }
@@ -198,10 +204,12 @@ pub async fn completion(
 }
 
 /// Appends what `q` gathered (queued on the partition now) and returns the future answering it; once stored, the
-/// messages are handed to the queue actor.
+/// messages are handed to the queue actor (which takes them in memory when they continue its read-ahead, and reads
+/// them from the log otherwise, so answers arriving out of order lose nothing).
 fn issue(broker: &Broker, stream: &str, q: &mut QueueState) -> AppendFuture {
     let messages = std::mem::take(&mut q.next);
-    q.in_flight = Some(std::mem::take(&mut q.next_flights));
+    let served = std::mem::take(&mut q.next_flights);
+    q.in_flight += 1;
     let entry = q.entry.clone().expect("a queue with messages has its entry");
     let now = crate::amqp::connection::now_ms();
     let records: Vec<_> = messages.iter().map(|m| m.to_record()).collect();
@@ -212,6 +220,6 @@ fn issue(broker: &Broker, stream: &str, q: &mut QueueState) -> AppendFuture {
         if let Ok(ack) = &result {
             entry.addr.do_send(Appended { base: ack.base_offset, messages });
         }
-        (entry.addr.clone(), result)
+        (entry.addr.clone(), served, result)
     })
 }

@@ -151,7 +151,7 @@ fn message_frames(queue: &str) -> Vec<u8> {
         body_size: SIZE as u64,
         properties: AMQPProperties::default().with_delivery_mode(2),
     };
-    encode(&AMQPFrame::Header(1, 60, Box::new(header)), &mut out);
+    encode(&AMQPFrame::Header(1, header), &mut out);
     encode(&AMQPFrame::Body(1, vec![b'x'; SIZE]), &mut out);
     out
 }

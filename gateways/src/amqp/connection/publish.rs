@@ -31,8 +31,10 @@ const MAX_OPEN_FLIGHTS: usize = 64;
 /// Appends in flight per queue at most.
 pub const APPENDS_PER_QUEUE: usize = 1;
 
+/// A queue in the completion task: its entry's address (the entry is held while the queue has work there).
+type QueueKey = usize;
 /// What an append answers: its queue, the flights (sequence numbers) it served, and the outcome.
-type Answered = (Addr<QueueActor>, Vec<u64>, Result<AppendAck, BrokerError>);
+type Answered = (QueueKey, Vec<u64>, Result<AppendAck, BrokerError>);
 /// An append in flight.
 type AppendFuture = Pin<Box<dyn Future<Output = Answered> + Send>>;
 
@@ -145,7 +147,7 @@ pub async fn completion(
     let mut open: VecDeque<Open> = VecDeque::new();
     // Sequence number of `open[0]`.
     let mut first_seq = 0u64;
-    let mut queues: HashMap<Addr<QueueActor>, QueueState> = HashMap::new();
+    let mut queues: HashMap<QueueKey, QueueState> = HashMap::new();
     let mut appends: FuturesUnordered<AppendFuture> = FuturesUnordered::new();
     let mut receiving = true;
     while receiving || !open.is_empty() {
@@ -160,7 +162,7 @@ pub async fn completion(
                         barrier: flight.barrier,
                     });
                     for (entry, messages) in flight.parts {
-                        let q = queues.entry(entry.addr.clone()).or_default();
+                        let q = queues.entry(Arc::as_ptr(&entry) as QueueKey).or_default();
                         q.next.extend(messages);
                         q.next_flights.push(seq);
                         q.entry = Some(entry);
@@ -171,7 +173,7 @@ pub async fn completion(
                 }
                 None => receiving = false,
             },
-            Some((addr, served, result)) = appends.next(), if !appends.is_empty() => {
+            Some((key, served, result)) = appends.next(), if !appends.is_empty() => {
                 if let Err(e) = &result {
                     warn!(error = %e, "AMQP publish could not be stored");
                 }
@@ -181,12 +183,12 @@ pub async fn completion(
                         f.ok &= result.is_ok();
                     }
                 }
-                let Some(q) = queues.get_mut(&addr) else { continue };
+                let Some(q) = queues.get_mut(&key) else { continue };
                 q.in_flight = q.in_flight.saturating_sub(1);
                 if !q.next.is_empty() {
                     appends.push(issue(&broker, &stream, q));
                 } else if q.in_flight == 0 {
-                    queues.remove(&addr);
+                    queues.remove(&key);
                 }
             }
         }
@@ -220,6 +222,6 @@ fn issue(broker: &Broker, stream: &str, q: &mut QueueState) -> AppendFuture {
         if let Ok(ack) = &result {
             entry.addr.do_send(Appended { base: ack.base_offset, messages });
         }
-        (entry.addr.clone(), served, result)
+        (Arc::as_ptr(&entry) as QueueKey, served, result)
     })
 }

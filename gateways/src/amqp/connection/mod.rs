@@ -40,7 +40,8 @@ use crate::budget::ByteBudget;
 
 /// How long the server waits for `close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Flights of appends in flight per connection at most (back-pressure on publishers).
+/// Flights queued for the completion task at most (it takes up to 64 more and stores them): back-pressure on
+/// publishers.
 const MAX_FLIGHTS: usize = 64;
 
 /// A connection after the handshake.

@@ -40,7 +40,8 @@ use crate::budget::ByteBudget;
 
 /// How long the server waits for `close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Flights of appends in flight per connection at most (back-pressure on publishers).
+/// Flights queued for the completion task at most (it takes up to 64 more and stores them): back-pressure on
+/// publishers.
 const MAX_FLIGHTS: usize = 64;
 
 /// A connection after the handshake.
@@ -106,7 +107,8 @@ pub async fn serve(
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let (flights_tx, flights_rx) = mpsc::channel(MAX_FLIGHTS);
     let (confirm_tx, confirm_rx) = mpsc::unbounded_channel();
-    let completion = tokio::spawn(publish::completion(flights_rx, confirm_tx));
+    let broker = shared.broker.clone();
+    let completion = tokio::spawn(publish::completion(broker, negotiated.vhost.stream.clone(), flights_rx, confirm_tx));
     let mut c = Connection {
         id: shared.next_id(),
         shared: Arc::clone(&shared),
@@ -335,8 +337,7 @@ impl Connection {
         if self.batch.is_empty() {
             return;
         }
-        let now = basic::now_ms();
-        let flight = self.batch.take_flight(&self.shared.broker, &self.vhost.stream, now);
+        let flight = self.batch.take_flight();
         let _ = self.flights.send(flight).await;
     }
 

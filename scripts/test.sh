@@ -21,7 +21,7 @@ fi
 scripts/soak.sh 5 --debug
 
 # A short fuzzing pass over every decoder of outside bytes (FUZZ_SECONDS per target, default 20) from its committed
-# seed corpus: an unoptimized, sanitizer-free nightly build (about 4 minutes on 2 cores), so it fits the suite's budget;
+# seed corpus: an unoptimized, sanitizer-free nightly build (about 2 minutes on 2 cores), so it fits the suite's budget;
 # `scripts/fuzz.sh 3600` is a long run with AddressSanitizer. FUZZ=0 skips it.
 if [ "${FUZZ:-1}" != 0 ]; then
   if ! rustup run nightly rustc --version >/dev/null 2>&1; then

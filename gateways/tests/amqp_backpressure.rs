@@ -12,6 +12,38 @@ use lapin::BasicProperties;
 use lapin::options::*;
 use lapin::types::FieldTable;
 
+/// Declares `queue` and publishes `count` copies of `body` with confirms; answers the publishing channel.
+async fn fill_queue(publisher: &lapin::Connection, queue: &str, count: usize, body: &[u8]) -> lapin::Channel {
+    let ch = publisher.create_channel().await.expect("channel");
+    ch.queue_declare(queue.into(), QueueDeclareOptions::default(), FieldTable::default()).await.expect("q");
+    ch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    for _ in 0..count {
+        ch.basic_publish("".into(), queue.into(), BasicPublishOptions::default(), body, BasicProperties::default())
+            .await
+            .expect("publish");
+    }
+    ch.wait_for_confirms().await.expect("confirms");
+    ch
+}
+
+/// A raw connection consuming `queue` on channel 1 (no prefetch limit) that reads nothing unless told to.
+async fn raw_consumer(server: &Server, queue: &str, no_ack: bool) -> Raw {
+    let mut raw = Raw::handshake(server.gateway.local_addr(), 0).await;
+    raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;
+    assert!(matches!(raw.next().await, Some(AMQPFrame::Method(1, AMQPClass::Channel(chan::AMQPMethod::OpenOk(_))))));
+    let consume = basic::Consume {
+        queue: queue.into(),
+        consumer_tag: "c".into(),
+        no_local: false,
+        no_ack,
+        exclusive: false,
+        nowait: false,
+        arguments: FieldTable::default(),
+    };
+    raw.method(1, AMQPClass::Basic(basic::AMQPMethod::Consume(consume))).await;
+    raw
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_that_stops_reading_holds_a_bounded_backlog() {
     const CAP: usize = 1 << 20;
@@ -23,40 +55,10 @@ async fn a_consumer_that_stops_reading_holds_a_bounded_backlog() {
     bounded(60, async {
         // 30 MiB ready in a queue.
         let publisher = server.connect().await;
-        let pch = publisher.create_channel().await.expect("channel");
-        pch.queue_declare("flood".into(), QueueDeclareOptions::default(), FieldTable::default()).await.expect("q");
-        pch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
-        let body = vec![5u8; BODY];
-        for _ in 0..MESSAGES {
-            pch.basic_publish(
-                "".into(),
-                "flood".into(),
-                BasicPublishOptions::default(),
-                &body,
-                BasicProperties::default(),
-            )
-            .await
-            .expect("publish");
-        }
-        pch.wait_for_confirms().await.expect("confirms");
+        let _pch = fill_queue(&publisher, "flood", MESSAGES, &vec![5u8; BODY]).await;
 
         // A raw consumer (no-ack, no prefetch limit) that reads nothing after consume-ok.
-        let mut raw = Raw::handshake(server.gateway.local_addr(), 0).await;
-        raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;
-        assert!(matches!(
-            raw.next().await,
-            Some(AMQPFrame::Method(1, AMQPClass::Channel(chan::AMQPMethod::OpenOk(_))))
-        ));
-        let consume = basic::Consume {
-            queue: "flood".into(),
-            consumer_tag: "c".into(),
-            no_local: false,
-            no_ack: true,
-            exclusive: false,
-            nowait: false,
-            arguments: FieldTable::default(),
-        };
-        raw.method(1, AMQPClass::Basic(basic::AMQPMethod::Consume(consume))).await;
+        let mut raw = raw_consumer(&server, "flood", true).await;
         assert!(matches!(
             raw.next().await,
             Some(AMQPFrame::Method(1, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(_))))
@@ -100,40 +102,10 @@ async fn a_consumer_that_never_reads_is_closed_after_the_write_stall_timeout() {
     let server = Server::start_with(dir.path(), config).await;
     bounded(60, async {
         let publisher = server.connect().await;
-        let pch = publisher.create_channel().await.expect("channel");
-        pch.queue_declare("stall".into(), QueueDeclareOptions::default(), FieldTable::default()).await.expect("q");
-        pch.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
-        let body = vec![7u8; BODY];
-        for _ in 0..MESSAGES {
-            pch.basic_publish(
-                "".into(),
-                "stall".into(),
-                BasicPublishOptions::default(),
-                &body,
-                BasicProperties::default(),
-            )
-            .await
-            .expect("publish");
-        }
-        pch.wait_for_confirms().await.expect("confirms");
+        let pch = fill_queue(&publisher, "stall", MESSAGES, &vec![7u8; BODY]).await;
 
         // Acknowledging mode, no prefetch limit, and then never a read.
-        let mut raw = Raw::handshake(server.gateway.local_addr(), 0).await;
-        raw.method(1, AMQPClass::Channel(chan::AMQPMethod::Open(chan::Open {}))).await;
-        assert!(matches!(
-            raw.next().await,
-            Some(AMQPFrame::Method(1, AMQPClass::Channel(chan::AMQPMethod::OpenOk(_))))
-        ));
-        let consume = basic::Consume {
-            queue: "stall".into(),
-            consumer_tag: "c".into(),
-            no_local: false,
-            no_ack: false,
-            exclusive: false,
-            nowait: false,
-            arguments: FieldTable::default(),
-        };
-        raw.method(1, AMQPClass::Basic(basic::AMQPMethod::Consume(consume))).await;
+        let mut raw = raw_consumer(&server, "stall", false).await;
         eventually(20, "the stalled connection to be closed", || server.gateway.write_stalls() == 1).await;
 
         // What the kernel buffered still arrives, then the end of the stream.

@@ -73,6 +73,31 @@ fn budgeted() -> GatewayConfig {
     GatewayConfig { max_session_bytes: SESSION_CAP, ..GatewayConfig::default() }
 }
 
+/// Stores about 900 KiB in a new one-partition `topic`, then sends `fetches` pipelined fetches of all of it
+/// (about 90 MiB of answers for 100) without reading any answer.
+async fn flood_with_fetches<R, W>(client: &mut RawClient<R, W>, topic: &str, fetches: usize)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    client.call(&topic_request(topic, 1)).await;
+    for i in 0..15u8 {
+        let frame = client.request(ApiKey::Produce, produce_one(topic, 0, vec![i; 60 << 10])).await;
+        assert_eq!(frame.error, 0, "{}", String::from_utf8_lossy(&frame.body));
+    }
+    let mut fetch = fetch_request(topic, 0, PollingStrategy::First, 0);
+    fetch.max_bytes = 1 << 20;
+    let body = encode_control(&fetch).unwrap();
+    let codec = FrameCodec::default();
+    let mut all = BytesMut::new();
+    for _ in 0..fetches {
+        let correlation = client.correlation();
+        let frame = RequestFrame { api: ApiKey::Fetch.as_u16(), version: 1, correlation, body: body.clone() };
+        codec.encode_request(&frame, &mut all).unwrap();
+    }
+    client.send_raw(&all).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_fetch_answers_is_held_to_the_session_byte_cap() {
     const FETCHES: usize = 100;
@@ -80,24 +105,8 @@ async fn a_client_that_never_reads_fetch_answers_is_held_to_the_session_byte_cap
     let shared = config.shared_budget.clone();
     let (broker, gateway, _dir) = tcp_gateway(config).await;
     let mut client = RawClient::tcp_ready(gateway.local_addr()).await;
-    client.call(&topic_request("big", 1)).await;
-    // About 900 KiB stored: every fetch below answers with all of it.
-    for i in 0..15u8 {
-        let frame = client.request(ApiKey::Produce, produce_one("big", 0, vec![i; 60 << 10])).await;
-        assert_eq!(frame.error, 0, "{}", String::from_utf8_lossy(&frame.body));
-    }
-    let mut fetch = fetch_request("big", 0, PollingStrategy::First, 0);
-    fetch.max_bytes = 1 << 20;
-    let body = encode_control(&fetch).unwrap();
-    let codec = FrameCodec::default();
-    let mut all = BytesMut::new();
-    for _ in 0..FETCHES {
-        let correlation = client.correlation();
-        let frame = RequestFrame { api: ApiKey::Fetch.as_u16(), version: 1, correlation, body: body.clone() };
-        codec.encode_request(&frame, &mut all).unwrap();
-    }
     // ~90 MiB of answers asked for; none read until the session is saturated.
-    client.send_raw(&all).await;
+    flood_with_fetches(&mut client, "big", FETCHES).await;
     wait_for("the session to fill its budget", || shared.used() > SESSION_CAP / 2).await;
     assert!(shared.peak() <= SESSION_CAP, "the session held {} bytes (cap {SESSION_CAP})", shared.peak());
     for _ in 0..FETCHES {
@@ -172,22 +181,7 @@ async fn a_client_that_never_reads_is_closed_after_the_write_stall_timeout() {
     let shared = config.shared_budget.clone();
     let (broker, gateway, _dir) = tcp_gateway(config).await;
     let mut client = RawClient::tcp_ready(gateway.local_addr()).await;
-    client.call(&topic_request("stalled", 1)).await;
-    for i in 0..15u8 {
-        let frame = client.request(ApiKey::Produce, produce_one("stalled", 0, vec![i; 60 << 10])).await;
-        assert_eq!(frame.error, 0, "{}", String::from_utf8_lossy(&frame.body));
-    }
-    let mut fetch = fetch_request("stalled", 0, PollingStrategy::First, 0);
-    fetch.max_bytes = 1 << 20;
-    let body = encode_control(&fetch).unwrap();
-    let codec = FrameCodec::default();
-    let mut all = BytesMut::new();
-    for _ in 0..100 {
-        let correlation = client.correlation();
-        let frame = RequestFrame { api: ApiKey::Fetch.as_u16(), version: 1, correlation, body: body.clone() };
-        codec.encode_request(&frame, &mut all).unwrap();
-    }
-    client.send_raw(&all).await;
+    flood_with_fetches(&mut client, "stalled", 100).await;
     wait_for("the session to fill its budget", || shared.used() > SESSION_CAP / 2).await;
     // Never reading, the session is closed once its writer made no progress for 500 ms, and its bytes are freed.
     wait_for("the stalled session's charges to be released", || shared.used() == 0).await;

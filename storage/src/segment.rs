@@ -193,7 +193,7 @@ impl Segment {
         self.bytes_since_index = 0;
         let mut expected = self.base_offset + u64::from(rel);
         self.next_offset = expected;
-        let log = self.file()?;
+        let log = self.log_file()?;
         let mut walker = Walker::new(log.as_ref(), u64::from(pos), self.size, HEADER_SCAN_WINDOW);
         loop {
             let batch_pos = walker.pos;
@@ -224,7 +224,7 @@ impl Segment {
         self.bytes_since_index = 0;
         self.next_offset = self.base_offset;
         let mut report = RecoveryReport::default();
-        let log = self.file()?;
+        let log = self.log_file()?;
         let mut walker = Walker::new(log.as_ref(), 0, self.size, RECOVERY_WINDOW);
         let mut bad = None;
         loop {
@@ -336,7 +336,7 @@ impl Segment {
     /// so the segment stays consistent; if even that fails the error is [`StorageError::Failed`].
     pub(crate) fn append(&mut self, batch: &[u8], header: &BatchHeader) -> Result<()> {
         let pos = self.size;
-        let log = self.file()?;
+        let log = self.log_file()?;
         if let Err(e) = log.write_all_at(batch, pos) {
             let err = StorageError::io(&self.log_path, e);
             if let Err(rollback) = log.set_len(pos) {
@@ -362,7 +362,7 @@ impl Segment {
         let (_, pos) = self.index.floor(rel);
         // The batch is usually within one index interval of the entry: read just that much ahead.
         let window = (self.index_interval as usize + HEADER_LEN).min(HEADER_SCAN_WINDOW);
-        let log = self.file()?;
+        let log = self.log_file()?;
         let mut walker = Walker::new(log.as_ref(), u64::from(pos), self.size, window);
         loop {
             let batch_pos = walker.pos;
@@ -385,7 +385,7 @@ impl Segment {
         // Read a first chunk and more only while batches below `upper` still fit in `want`: a small poll must not
         // read (and fault in) megabytes. The buffer is reserved once, so growing it copies nothing.
         let mut buf = Vec::with_capacity(want);
-        let log = self.file()?;
+        let log = self.log_file()?;
         log.read_extend_at(pos, want.min(FIRST_READ), &mut buf).map_err(|e| StorageError::io(&self.log_path, e))?;
         let mut off = 0usize;
         let mut next = first_offset;
@@ -446,7 +446,7 @@ impl Segment {
         }
         let start = (self.base_offset + u64::from(self.time_index.scan_start(ts))).max(from);
         let Some((pos, _)) = self.locate(start)? else { return Ok(None) };
-        let log = self.file()?;
+        let log = self.log_file()?;
         let mut walker = Walker::new(log.as_ref(), pos, self.size, HEADER_SCAN_WINDOW);
         loop {
             let batch_pos = walker.pos;
@@ -481,7 +481,7 @@ impl Segment {
     /// Returns the new next offset.
     pub(crate) fn truncate_to(&mut self, env: &dyn Env, offset: u64) -> Result<u64> {
         let Some((pos, header)) = self.locate(offset)? else { return Ok(self.next_offset) };
-        let log = self.file()?;
+        let log = self.log_file()?;
         log.set_len(pos).map_err(|e| StorageError::io(&self.log_path, e))?;
         log.sync_data().map_err(|e| StorageError::io(&self.log_path, e))?;
         self.size = pos;
@@ -499,7 +499,7 @@ impl Segment {
 
     /// Makes the log file durable.
     pub(crate) fn sync_log(&self) -> Result<()> {
-        self.file()?.sync_data().map_err(|e| StorageError::io(&self.log_path, e))
+        self.log_file()?.sync_data().map_err(|e| StorageError::io(&self.log_path, e))
     }
 
     fn sync_indexes(&self) -> Result<()> {
@@ -538,13 +538,8 @@ impl Segment {
         Ok(())
     }
 
-    /// The log file handle, for the group-commit syncer (opened if it was closed).
+    /// The log file, reopened if it was closed (also the handle the group-commit syncer gets).
     pub(crate) fn log_file(&self) -> Result<Arc<dyn LogFile>> {
-        self.file()
-    }
-
-    /// The log file, reopened if it was closed.
-    fn file(&self) -> Result<Arc<dyn LogFile>> {
         self.log.get().map_err(|e| StorageError::io(&self.log_path, e))
     }
 

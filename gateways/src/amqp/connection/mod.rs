@@ -196,8 +196,11 @@ impl Connection {
         let mut ticker = tokio::time::interval(tick_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
-        let mut paused_since: Option<Instant> = None;
+        // Armed when the backlog fills; fires if it stays full for `write_stall_timeout`.
         let stall_timeout = self.shared.config.write_stall_timeout;
+        let mut was_paused = false;
+        let stalled = tokio::time::sleep(stall_timeout);
+        tokio::pin!(stalled);
         // Only connections that publish are told (`connection.blocked` stops clients such as lapin from sending
         // anything, acks included, so telling a consumer-only connection would deadlock it), as RabbitMQ does.
         let mut told_blocked = false;
@@ -211,29 +214,20 @@ impl Connection {
             // Read before looking at the backlog, so a write after the look wakes the wait below.
             let epoch = self.backlog.epoch();
             let paused = self.backlog.is_full();
-            if !paused {
-                paused_since = None;
-            } else if paused_since.is_none() {
-                paused_since = Some(Instant::now());
+            if paused && !was_paused {
+                stalled.as_mut().reset(tokio::time::Instant::now() + stall_timeout);
             }
-            // Look at the stall at least every second while paused, whatever the heartbeat.
-            let stall_check = tokio::time::sleep(if paused {
-                Duration::from_secs(1).min(stall_timeout)
-            } else {
-                Duration::from_secs(3600)
-            });
+            was_paused = paused;
             let read_allowed = !(paused || is_blocked && self.published);
             tokio::select! {
                 () = shutdown.cancelled(), if self.closing.is_none() => {
                     self.close_connection(&AmqpError::new(ReplyCode::ConnectionForced, "broker shutting down"));
                 }
                 () = self.backlog.released_since(epoch), if paused => {}
-                () = stall_check, if paused => {
-                    if paused_since.is_some_and(|t| t.elapsed() >= stall_timeout) {
-                        debug!(id = self.id, "AMQP peer read nothing while the write backlog was full; closing");
-                        self.shared.write_stalls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        break;
-                    }
+                () = &mut stalled, if paused => {
+                    debug!(id = self.id, "AMQP peer read nothing while the write backlog was full; closing");
+                    self.shared.write_stalls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    break;
                 }
                 Some(event) = events.recv(), if !paused => {
                     self.on_queue_event(event);

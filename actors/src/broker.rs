@@ -43,6 +43,8 @@ pub struct BrokerActor {
     producer_ids: Arc<AtomicI64>,
     /// Most partitions the broker may hold (see [`crate::budget`]).
     partition_budget: usize,
+    /// Users and tokens as gateways see them, republished after every change.
+    pub(crate) auth: Arc<crate::auth::Authenticator>,
 }
 
 impl BrokerActor {
@@ -51,13 +53,27 @@ impl BrokerActor {
         if config.max_partitions == Some(0) {
             return Err(BrokerError::InvalidConfig("max_partitions must be at least 1".into()));
         }
-        let metadata = Metadata::load_or_create(config.env.as_ref(), &config.data_dir, config.env.now_ms())?;
+        let mut metadata = Metadata::load_or_create(config.env.as_ref(), &config.data_dir, config.env.now_ms())?;
+        let now = config.env.now_ms();
+        if crate::auth::bootstrap::bootstrap(&mut metadata.auth, &config.data_dir, config.admin_password.as_ref(), now)?
+        {
+            metadata.save(config.env.as_ref(), &config.data_dir)?;
+        }
+        let auth = Arc::new(crate::auth::Authenticator::new(&metadata.auth));
         let producer_ids = Arc::new(AtomicI64::new(metadata.next_producer_id));
         let partition_budget = config
             .max_partitions
             .unwrap_or_else(|| crate::budget::partition_budget(crate::budget::raise_nofile_limit()));
-        let mut actor =
-            BrokerActor { partition_budget, config, metadata, workers, topics: HashMap::new(), routes, producer_ids };
+        let mut actor = BrokerActor {
+            partition_budget,
+            config,
+            metadata,
+            workers,
+            topics: HashMap::new(),
+            routes,
+            producer_ids,
+            auth,
+        };
         let existing: Vec<(StreamMeta, TopicMeta)> =
             actor.metadata.streams.iter().flat_map(|s| s.topics.iter().map(move |t| (s.clone(), t.clone()))).collect();
         for (stream, topic) in existing {

@@ -105,6 +105,9 @@ pub struct BrokerConfig {
     pub max_partitions: Option<usize>,
     /// File-system layer for partition logs (the real one by default; tests inject faults through it).
     pub env: Arc<dyn Env>,
+    /// Password of the `admin` user created on the first start of a data directory without users (`None`: a
+    /// random one, written to `DATA_DIR/admin-credentials`). Ignored once users exist.
+    pub admin_password: Option<crate::auth::Secret>,
 }
 
 impl Default for BrokerConfig {
@@ -124,6 +127,7 @@ impl Default for BrokerConfig {
             max_topics_per_stream: 10_000,
             max_partitions: None,
             env: Arc::new(OsEnv),
+            admin_password: None,
         }
     }
 }

@@ -157,6 +157,21 @@ pub enum BrokerError {
     /// The data directory is used by another broker.
     #[error("data directory {0} is in use by another broker")]
     DataDirLocked(String),
+    /// Not logged in, or the credentials are wrong, expired or revoked.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    /// Logged in, but without the permission the request needs.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No user has that name.
+    #[error("user '{0}' not found")]
+    UserNotFound(String),
+    /// A user of that name exists.
+    #[error("user '{0}' already exists")]
+    UserExists(String),
+    /// No token has that id.
+    #[error("access token '{0}' not found")]
+    TokenNotFound(String),
     /// A storage error.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -203,6 +218,11 @@ impl BrokerError {
             BrokerError::GroupNotFound(_) => ErrorCode::GroupNotFound,
             BrokerError::GroupNotEmpty(_) => ErrorCode::GroupNotEmpty,
             BrokerError::DataDirLocked(_) => ErrorCode::Locked,
+            BrokerError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            BrokerError::Forbidden(_) => ErrorCode::Forbidden,
+            BrokerError::UserNotFound(_) => ErrorCode::UserNotFound,
+            BrokerError::UserExists(_) => ErrorCode::UserExists,
+            BrokerError::TokenNotFound(_) => ErrorCode::TokenNotFound,
             BrokerError::Storage(e) => e.code(),
             BrokerError::Io { .. } => ErrorCode::StorageError,
         }

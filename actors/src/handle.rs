@@ -83,7 +83,9 @@ pub(crate) struct Inner {
     pub(crate) broker: Addr<BrokerActor>,
     routes: Arc<RwLock<Routes>>,
     threads: Mutex<ActorThreads>,
-    env: Arc<dyn Env>,
+    /// Users and tokens (shared with the metadata actor, which republishes them).
+    pub(crate) auth: Arc<crate::auth::Authenticator>,
+    pub(crate) env: Arc<dyn Env>,
     started: Instant,
     stopped: AtomicBool,
     /// Turn counter spreading group polls over assigned partitions.
@@ -134,11 +136,15 @@ impl Broker {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (workers, shared, env) = (threads.workers(), Arc::clone(&routes), Arc::clone(&config.env));
         threads.control().spawn_fn(move || {
-            let _ = tx.send(BrokerActor::new(config, workers, shared).map(Actor::start));
+            let _ = tx.send(BrokerActor::new(config, workers, shared).map(|actor| {
+                let auth = Arc::clone(&actor.auth);
+                (actor.start(), auth)
+            }));
         });
-        let broker = rx.await.map_err(|_| BrokerError::ShuttingDown)??;
+        let (broker, auth) = rx.await.map_err(|_| BrokerError::ShuttingDown)??;
         let inner = Inner {
             broker,
+            auth,
             routes,
             threads: Mutex::new(threads),
             env,

@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 mod broker;
 pub mod budget;
 mod config;

@@ -69,6 +69,9 @@ pub struct Metadata {
     pub next_producer_id: i64,
     /// Streams, in creation order.
     pub streams: Vec<StreamMeta>,
+    /// Users, grants and access tokens (absent in files written before users existed).
+    #[serde(default)]
+    pub auth: crate::auth::AuthMeta,
 }
 
 impl Metadata {
@@ -85,6 +88,7 @@ impl Metadata {
                 topics: vec![],
                 groups: vec![],
             }],
+            auth: crate::auth::AuthMeta::default(),
         }
     }
 

@@ -55,6 +55,32 @@ pub struct ClientConfig {
     /// Most bytes one compressed batch's records may decompress to when consumed (default 64 MiB); a batch past it
     /// (a decompression bomb) fails the fetch with a protocol error instead of being allocated.
     pub max_decompressed_bytes: usize,
+    /// How the connection logs in right after the handshake (and again on every reconnect). Without credentials
+    /// every call but the handshake is refused with `unauthenticated`.
+    pub credentials: Option<Credentials>,
+}
+
+/// What a client logs in with.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A user name and password.
+    Password {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+    /// A personal access token (`cbt_…`).
+    Token(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Password { user, .. } => write!(f, "Password {{ user: {user:?}, .. }}"),
+            Credentials::Token(_) => f.write_str("Token(..)"),
+        }
+    }
 }
 
 /// Default [`ClientConfig::max_decompressed_bytes`]: 64 MiB.
@@ -69,7 +95,20 @@ impl ClientConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_frame: DEFAULT_MAX_FRAME,
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED,
+            credentials: None,
         }
+    }
+
+    /// Logs in as `user` with `password`.
+    pub fn with_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials::Password { user: user.into(), password: password.into() });
+        self
+    }
+
+    /// Logs in with a personal access token.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials::Token(token.into()));
+        self
     }
 
     /// The defaults for plain TCP to `addr`.

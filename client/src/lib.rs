@@ -36,7 +36,7 @@ mod tls;
 mod transport;
 
 pub use client::Client;
-pub use config::{ClientConfig, DEFAULT_MAX_DECOMPRESSED, DEFAULT_REQUEST_TIMEOUT, Transport};
+pub use config::{ClientConfig, Credentials, DEFAULT_MAX_DECOMPRESSED, DEFAULT_REQUEST_TIMEOUT, Transport};
 
 pub use consumer::{Consumed, Consumer, ConsumerConfig, ConsumerKind, DEFAULT_SESSION_TIMEOUT};
 pub use data::Polled;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callboard_client::{
-    Client, ErrorCode, Message, Partitioning, PollingStrategy, Producer, ProducerConfig, ProducerError, TopicConfig,
-    partition_for_key,
+    Client, ClientConfig, ErrorCode, Message, Partitioning, PollingStrategy, Producer, ProducerConfig, ProducerError,
+    TopicConfig, partition_for_key,
 };
 use common::{Fixture, topic_config};
 
@@ -127,7 +127,7 @@ async fn lost_acknowledgements_are_retried_exactly_once() -> anyhow::Result<()> 
     admin.create_stream("s").await?;
     admin.create_topic("s", "cut", topic_config(2)).await?;
     let proxy = common::proxy::Proxy::start(fixture.addr).await?;
-    let client = Client::connect_tcp(&proxy.addr.to_string()).await?;
+    let client = Client::connect(common::as_admin(ClientConfig::tcp(proxy.addr.to_string()))).await?;
     let config = ProducerConfig {
         batch_max_messages: 50,
         linger: Duration::from_millis(1),

@@ -15,7 +15,7 @@ use common::{Fixture, topic_config};
 async fn core_flows_over_quic() -> anyhow::Result<()> {
     let fixture = Fixture::start_with_quic().await?;
     let (addr, cert) = fixture.quic_target();
-    let client = Client::connect_quic(&addr, &cert).await?;
+    let client = fixture.quic_client().await?;
 
     client.ping().await?;
     client.status().await?;
@@ -61,7 +61,7 @@ async fn core_flows_over_quic() -> anyhow::Result<()> {
 async fn an_idempotent_retry_over_quic_is_stored_once() -> anyhow::Result<()> {
     let fixture = Fixture::start_with_quic().await?;
     let (addr, cert) = fixture.quic_target();
-    let client = Client::connect_quic(&addr, &cert).await?;
+    let client = fixture.quic_client().await?;
     client.create_stream("q").await?;
     client.create_topic("q", "idem", topic_config(1)).await?;
     let producer_id = client.init_producer().await?;

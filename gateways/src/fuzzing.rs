@@ -5,10 +5,11 @@ use actix_web::web;
 use bytes::{Bytes, BytesMut};
 use callboard_protocol::batch;
 use callboard_protocol::wire::{
-    AddPartitions, ApiKey, CommitGroupOffset, CreateStream, CreateTopic, DeleteGroup, DeleteOffset, DeleteStream,
-    DeleteTopic, DescribeGroup, DescribeTopic, Fetch, GetOffset, GroupFetch, Heartbeat, Hello, InitProducer, JoinGroup,
-    LeaveGroup, ListGroups, ListStreams, ListTopics, Ping, Produce, ResetGroupOffsets, StatusRequest, StoreOffset,
-    decode_control, split_payload,
+    AddPartitions, ApiKey, CommitGroupOffset, CreateStream, CreateToken, CreateTopic, CreateUser, DeleteGroup,
+    DeleteOffset, DeleteStream, DeleteTopic, DeleteUser, DescribeGroup, DescribeTopic, Fetch, GetOffset, Grant,
+    GroupFetch, Heartbeat, Hello, InitProducer, JoinGroup, LeaveGroup, ListGroups, ListStreams, ListTokens, ListTopics,
+    ListUsers, Login, LoginWithToken, Ping, Produce, ResetGroupOffsets, Revoke, RevokeToken, StatusRequest,
+    StoreOffset, UpdateUser, WhoAmI, decode_control, split_payload,
 };
 use serde::de::DeserializeOwned;
 
@@ -73,6 +74,18 @@ pub fn request_body(api: u16, body: &Bytes) -> Outcome {
         ApiKey::DescribeGroup => control::<DescribeGroup>(body),
         ApiKey::DeleteGroup => control::<DeleteGroup>(body),
         ApiKey::ResetGroupOffsets => control::<ResetGroupOffsets>(body),
+        ApiKey::Login => control::<Login>(body),
+        ApiKey::LoginWithToken => control::<LoginWithToken>(body),
+        ApiKey::WhoAmI => control::<WhoAmI>(body),
+        ApiKey::CreateUser => control::<CreateUser>(body),
+        ApiKey::ListUsers => control::<ListUsers>(body),
+        ApiKey::UpdateUser => control::<UpdateUser>(body),
+        ApiKey::DeleteUser => control::<DeleteUser>(body),
+        ApiKey::Grant => control::<Grant>(body),
+        ApiKey::Revoke => control::<Revoke>(body),
+        ApiKey::CreateToken => control::<CreateToken>(body),
+        ApiKey::ListTokens => control::<ListTokens>(body),
+        ApiKey::RevokeToken => control::<RevokeToken>(body),
         _ => Outcome::Unknown,
     }
 }

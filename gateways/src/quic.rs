@@ -65,6 +65,7 @@ impl QuicGateway {
             shutdown: shutdown.clone(),
             gateway: GATEWAY,
             peer: String::new(),
+            peer_ip: None,
         };
         let connections = ConnectionCount::new();
         register_gauge(GATEWAY);
@@ -127,7 +128,7 @@ async fn accept_loop(endpoint: quinn::Endpoint, ctx: SessionCtx, connections: Co
                 let peer = incoming.remote_address();
                 match ConnectionSlot::acquire(&open, max, GATEWAY) {
                     Some(slot) => {
-                        let ctx = SessionCtx { peer: peer.to_string(), ..ctx.clone() };
+                        let ctx = SessionCtx { peer: peer.to_string(), peer_ip: Some(peer.ip()), ..ctx.clone() };
                         connections.spawn(connection(incoming, slot, ctx));
                     }
                     None => {

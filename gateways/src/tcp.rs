@@ -50,6 +50,7 @@ impl TcpGateway {
             shutdown: shutdown.clone(),
             gateway: GATEWAY,
             peer: String::new(),
+            peer_ip: None,
         };
         let connections = ConnectionCount::new();
         register_gauge(GATEWAY);
@@ -105,7 +106,7 @@ async fn accept_loop(listener: TcpListener, ctx: SessionCtx, connections: Connec
                     }
                     match ConnectionSlot::acquire(&open, max, GATEWAY) {
                         Some(slot) => {
-                            let ctx = SessionCtx { peer: peer.to_string(), ..ctx.clone() };
+                            let ctx = SessionCtx { peer: peer.to_string(), peer_ip: Some(peer.ip()), ..ctx.clone() };
                             sessions.spawn(connection(stream, slot, ctx));
                         }
                         None => {

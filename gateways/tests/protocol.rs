@@ -25,6 +25,9 @@ async fn handshake_announces_every_api() {
     assert_eq!(hello.protocol_version, PROTOCOL_VERSION);
     assert_eq!(hello.server_version, env!("CARGO_PKG_VERSION"));
     assert_eq!(hello.apis, ApiKey::all_versions());
+    // Nothing but a login is served before logging in.
+    assert_eq!(code(&client.call_err(&Ping {}).await), ErrorCode::Unauthenticated);
+    client.login("admin", ADMIN_PASSWORD).await;
     assert_eq!(client.call(&Ping {}).await, Empty {});
     assert_eq!(client.call(&StatusRequest {}).await.streams, 1);
     gateway.shutdown(std::time::Duration::from_secs(5)).await;

@@ -57,6 +57,7 @@ async fn open(conn: &quinn::Connection) -> QuicClient {
 async fn open_ready(conn: &quinn::Connection) -> QuicClient {
     let mut client = open(conn).await;
     client.hello().await;
+    client.login("admin", ADMIN_PASSWORD).await;
     client
 }
 

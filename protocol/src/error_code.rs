@@ -78,6 +78,16 @@ wire_enum! {
         HandshakeRequired = 33,
         /// A broker-wide resource budget (file descriptors, partitions, memory) would be exceeded.
         ResourceLimit = 34,
+        /// The connection has not logged in, or its credentials are wrong, expired or revoked.
+        Unauthenticated = 35,
+        /// The user is logged in but lacks the permission the request needs.
+        Forbidden = 36,
+        /// No user has that name.
+        UserNotFound = 37,
+        /// A user with that name exists already.
+        UserExists = 38,
+        /// No access token has that id.
+        TokenNotFound = 39,
     }
 }
 

@@ -54,6 +54,7 @@ impl ClientArgs {
             request_timeout: Duration::from_secs(30),
             max_frame: DEFAULT_MAX_FRAME,
             max_decompressed_bytes: callboard_client::DEFAULT_MAX_DECOMPRESSED,
+            credentials: None,
         })
     }
 

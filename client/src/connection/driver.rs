@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use callboard_protocol::wire::{
-    ApiKey, FrameCodec, Hello, HelloResponse, PROTOCOL_VERSION, RequestFrame, decode_control, encode_control,
+    ApiKey, FrameCodec, Hello, HelloResponse, Login, LoginWithToken, PROTOCOL_VERSION, RequestFrame, ResponseFrame,
+    decode_control, encode_control,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::Shared;
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, Credentials};
 use crate::error::{ClientError, Result};
 use crate::transport::{self, QuicGuard, ReadHalf, WriteHalf};
 
@@ -48,29 +49,55 @@ fn fail(shared: &Shared, ready: oneshot::Sender<Result<HelloResponse>>, error: C
 
 type Connected = (ReadHalf, WriteHalf, Option<QuicGuard>, BytesMut, HelloResponse);
 
-/// Opens the stream and exchanges the handshake; answers the stream and whatever was read past the answer.
-async fn connect(config: &ClientConfig, codec: FrameCodec) -> Result<Connected> {
-    let mut stream = transport::open(&config.transport).await?;
-    let hello = Hello { protocol_version: PROTOCOL_VERSION, client_id: config.client_id.clone() };
-    let frame = RequestFrame { api: ApiKey::Hello.as_u16(), version: 1, correlation: 0, body: encode_control(&hello)? };
+/// Sends one request and reads its answer (handshake and login, before requests are pipelined).
+async fn exchange(
+    stream: &mut transport::Stream,
+    buf: &mut BytesMut,
+    codec: FrameCodec,
+    frame: RequestFrame,
+) -> Result<ResponseFrame> {
     let mut out = BytesMut::new();
     codec.encode_request(&frame, &mut out)?;
     stream.writer.write_all(&out).await?;
     stream.writer.flush().await?;
-    let mut buf = BytesMut::with_capacity(64 << 10);
     let answer = loop {
-        if let Some(frame) = codec.decode_response(&mut buf)? {
+        if let Some(frame) = codec.decode_response(buf)? {
             break frame;
         }
-        if stream.reader.read_buf(&mut buf).await? == 0 {
+        if stream.reader.read_buf(buf).await? == 0 {
             return Err(ClientError::Closed("the server closed the connection during the handshake".into()));
         }
     };
     if answer.error != 0 {
         return Err(ClientError::server(answer.error, &answer.body));
     }
+    Ok(answer)
+}
+
+/// Opens the stream, exchanges the handshake and logs in with the configured credentials; answers the stream and
+/// whatever was read past the answers.
+async fn connect(config: &ClientConfig, codec: FrameCodec) -> Result<Connected> {
+    let mut stream = transport::open(&config.transport).await?;
+    let mut buf = BytesMut::with_capacity(64 << 10);
+    let hello = Hello { protocol_version: PROTOCOL_VERSION, client_id: config.client_id.clone() };
+    let frame = RequestFrame { api: ApiKey::Hello.as_u16(), version: 1, correlation: 0, body: encode_control(&hello)? };
+    let answer = exchange(&mut stream, &mut buf, codec, frame).await?;
     let hello: HelloResponse = decode_control(&answer.body)?;
     check_hello(&hello)?;
+    let login = match &config.credentials {
+        Some(Credentials::Password { user, password }) => {
+            let body = encode_control(&Login { user: user.clone(), password: password.clone() })?;
+            Some((ApiKey::Login, body))
+        }
+        Some(Credentials::Token(token)) => {
+            Some((ApiKey::LoginWithToken, encode_control(&LoginWithToken { token: token.clone() })?))
+        }
+        None => None,
+    };
+    if let Some((api, body)) = login {
+        let frame = RequestFrame { api: api.as_u16(), version: 1, correlation: 1, body };
+        exchange(&mut stream, &mut buf, codec, frame).await?;
+    }
     Ok((stream.reader, stream.writer, stream.guard, buf, hello))
 }
 

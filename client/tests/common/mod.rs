@@ -10,8 +10,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use callboard_actors::{Broker, BrokerConfig};
-use callboard_client::{Client, DurabilityPolicy, TopicConfig};
+use callboard_client::{Client, ClientConfig, DurabilityPolicy, TopicConfig, Transport};
 use callboard_gateways::{GatewayConfig, QuicGateway, TcpGateway, TlsSource};
+
+/// The password of every fixture broker's `admin`.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// `config` logging in as the fixture's admin.
+pub fn as_admin(config: ClientConfig) -> ClientConfig {
+    config.with_password("admin", ADMIN_PASSWORD)
+}
 
 /// A running broker with its gateways.
 pub struct Fixture {
@@ -30,7 +38,11 @@ impl Fixture {
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir()?;
-        let config = BrokerConfig { arbiters: 2, ..BrokerConfig::with_data_dir(dir.path().join("data")) };
+        let config = BrokerConfig {
+            arbiters: 2,
+            admin_password: Some(callboard_actors::auth::Secret::new(ADMIN_PASSWORD)),
+            ..BrokerConfig::with_data_dir(dir.path().join("data"))
+        };
         let broker = Broker::start(config).await?;
         let tcp = TcpGateway::bind(([127, 0, 0, 1], 0).into(), broker.clone(), GatewayConfig::default()).await?;
         let addr = tcp.local_addr();
@@ -58,9 +70,15 @@ impl Fixture {
         (quic.local_addr().to_string(), quic.certificate_path().to_path_buf())
     }
 
-    /// A TCP client.
+    /// A TCP client logged in as the admin.
     pub async fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect_tcp(&self.tcp_addr()).await?)
+        Ok(Client::connect(as_admin(ClientConfig::tcp(self.tcp_addr()))).await?)
+    }
+
+    /// A QUIC client logged in as the admin.
+    pub async fn quic_client(&self) -> anyhow::Result<Client> {
+        let (addr, cert) = self.quic_target();
+        Ok(Client::connect(as_admin(ClientConfig::new(Transport::quic(addr, cert)))).await?)
     }
 
     /// Stops the TCP gateway and binds a new one on the same port.

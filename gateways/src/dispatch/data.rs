@@ -8,8 +8,10 @@ use callboard_protocol::wire::{
 };
 use std::time::Duration;
 
+use super::access::Guarded;
 use super::{Dispatched, MAX_WAIT};
 use crate::answer::Answer;
+use callboard_actors::auth::Principal;
 
 /// A long poll's wait, capped.
 fn max_wait(ms: u64) -> Duration {
@@ -17,11 +19,14 @@ fn max_wait(ms: u64) -> Duration {
 }
 
 /// Produce: picks the partition and queues the batch on it now; the answer is where it landed.
-pub(super) fn produce(broker: &Broker, correlation: u64, body: BytesMut) -> Dispatched {
+pub(super) fn produce(broker: &Broker, p: &Principal, correlation: u64, body: BytesMut) -> Dispatched {
     let (request, batch) = match split_payload_mut::<Produce>(body) {
         Ok(parts) => parts,
         Err(e) => return Dispatched::Ready(Answer::error(correlation, e.code(), e)),
     };
+    if let Err(e) = request.authorize(p) {
+        return Dispatched::Ready(Answer::broker_error(correlation, &e));
+    }
     let partition = match request.target {
         ProduceTarget::Partition(p) => Ok(p),
         ProduceTarget::Balanced => broker.partition_for(&request.stream, &request.topic, &Partitioning::Balanced),
@@ -45,11 +50,14 @@ pub(super) fn produce(broker: &Broker, correlation: u64, body: BytesMut) -> Disp
 
 /// Fetch: reads stored batches from one partition (long-polling up to the capped wait), at most `max_bytes` (what
 /// fits in a frame) whatever the request asks.
-pub(super) fn fetch(broker: &Broker, correlation: u64, body: &[u8], max_bytes: u32) -> Dispatched {
+pub(super) fn fetch(broker: &Broker, p: &Principal, correlation: u64, body: &[u8], max_bytes: u32) -> Dispatched {
     let request = match decode_control::<Fetch>(body) {
         Ok(r) => r,
         Err(e) => return Dispatched::Ready(Answer::error(correlation, e.code(), e)),
     };
+    if let Err(e) = request.authorize(p) {
+        return Dispatched::Ready(Answer::broker_error(correlation, &e));
+    }
     let broker = broker.clone();
     Dispatched::Pending(Box::pin(async move {
         let fetch = BrokerFetch {
@@ -80,11 +88,14 @@ pub(super) fn fetch(broker: &Broker, correlation: u64, body: &[u8], max_bytes: u
 }
 
 /// Group fetch: polls the member's assigned partitions from the group's committed offsets, at most `max_bytes`.
-pub(super) fn group_fetch(broker: &Broker, correlation: u64, body: &[u8], max_bytes: u32) -> Dispatched {
+pub(super) fn group_fetch(broker: &Broker, p: &Principal, correlation: u64, body: &[u8], max_bytes: u32) -> Dispatched {
     let request = match decode_control::<GroupFetch>(body) {
         Ok(r) => r,
         Err(e) => return Dispatched::Ready(Answer::error(correlation, e.code(), e)),
     };
+    if let Err(e) = request.authorize(p) {
+        return Dispatched::Ready(Answer::broker_error(correlation, &e));
+    }
     let broker = broker.clone();
     Dispatched::Pending(Box::pin(async move {
         let member =

@@ -2,10 +2,13 @@
 //! MessagePack body, call the matching [`Broker`] operation and encode its result; the data APIs (produce, fetch,
 //! group fetch) live in [`data`].
 
+mod access;
 mod data;
+mod users;
 
 use std::time::Duration;
 
+use callboard_actors::auth::Principal;
 use callboard_actors::{Broker, BrokerError, JoinRequest, Membership};
 use callboard_protocol::ErrorCode;
 use callboard_protocol::wire::{
@@ -17,6 +20,7 @@ use callboard_protocol::wire::{
 use futures_util::future::BoxFuture;
 
 use crate::answer::Answer;
+use access::Guarded;
 
 /// Longest wait a long poll may ask for.
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -32,65 +36,69 @@ pub(crate) enum Dispatched {
 /// Room kept in a fetch answer's frame for its header: the batches may take the rest of `max_frame`.
 const FETCH_HEADER_ROOM: u32 = 1024;
 
-/// Dispatches a request of a known API and version (except `Hello`, which the session answers itself). Produce
-/// batches are queued on their partition before this returns, so calling it in arrival order keeps their order.
-/// Fetches ask for at most what fits in a frame of `max_frame` bytes.
-pub(crate) fn dispatch(broker: &Broker, api: ApiKey, frame: RequestFrameMut, max_frame: u32) -> Dispatched {
+/// Dispatches a request of a known API and version (except `Hello` and the logins, which the session answers
+/// itself) for the logged-in `p`, after checking `p` may make it. Produce batches are queued on their partition
+/// before this returns, so calling it in arrival order keeps their order. Fetches ask for at most what fits in a
+/// frame of `max_frame` bytes.
+pub(crate) fn dispatch(
+    broker: &Broker,
+    p: &Principal,
+    api: ApiKey,
+    frame: RequestFrameMut,
+    max_frame: u32,
+) -> Dispatched {
     let c = frame.correlation;
     let body = &frame.body[..];
+    if let Some(dispatched) = users::dispatch(broker, p, api, c, body) {
+        return dispatched;
+    }
     match api {
         // The batch moves on in the memory it was received into.
-        ApiKey::Produce => data::produce(broker, c, frame.body),
-        ApiKey::Fetch => data::fetch(broker, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
-        ApiKey::GroupFetch => data::group_fetch(broker, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
-        ApiKey::Ping => control(broker, c, body, |_, _: Ping| async { Ok(Empty {}) }),
-        ApiKey::Status => control(broker, c, body, |b, _: StatusRequest| async move { b.status().await }),
+        ApiKey::Produce => data::produce(broker, p, c, frame.body),
+        ApiKey::Fetch => data::fetch(broker, p, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
+        ApiKey::GroupFetch => data::group_fetch(broker, p, c, body, max_frame.saturating_sub(FETCH_HEADER_ROOM)),
+        ApiKey::Ping => control(broker, p, c, body, |_, _, _: Ping| async { Ok(Empty {}) }),
+        ApiKey::Status => control(broker, p, c, body, |b, _, _: StatusRequest| async move { b.status().await }),
         ApiKey::CreateStream => {
-            control(broker, c, body, |b, r: CreateStream| async move { b.create_stream(&r.name).await })
+            control(broker, p, c, body, |b, _, r: CreateStream| async move { b.create_stream(&r.name).await })
         }
-        ApiKey::DeleteStream => {
-            control(
-                broker,
-                c,
-                body,
-                |b, r: DeleteStream| async move { b.delete_stream(&r.name).await.map(|()| Empty {}) },
-            )
-        }
-        ApiKey::ListStreams => control(broker, c, body, |b, _: ListStreams| async move { b.streams().await }),
-        ApiKey::CreateTopic => {
-            control(
-                broker,
-                c,
-                body,
-                |b, r: CreateTopic| async move { b.create_topic(&r.stream, &r.name, r.config).await },
-            )
-        }
-        ApiKey::DeleteTopic => control(broker, c, body, |b, r: DeleteTopic| async move {
+        ApiKey::DeleteStream => control(broker, p, c, body, |b, _, r: DeleteStream| async move {
+            b.delete_stream(&r.name).await.map(|()| Empty {})
+        }),
+        ApiKey::ListStreams => control(broker, p, c, body, |b, p, _: ListStreams| async move {
+            Ok(b.streams().await?.into_iter().filter(|s| p.sees_stream(&s.name)).collect::<Vec<_>>())
+        }),
+        ApiKey::CreateTopic => control(broker, p, c, body, |b, _, r: CreateTopic| async move {
+            b.create_topic(&r.stream, &r.name, r.config).await
+        }),
+        ApiKey::DeleteTopic => control(broker, p, c, body, |b, _, r: DeleteTopic| async move {
             b.delete_topic(&r.stream, &r.name).await.map(|()| Empty {})
         }),
-        ApiKey::ListTopics => control(broker, c, body, |b, r: ListTopics| async move { b.topics(&r.stream).await }),
+        ApiKey::ListTopics => control(broker, p, c, body, |b, p, r: ListTopics| async move {
+            Ok(b.topics(&r.stream).await?.into_iter().filter(|t| p.sees_topic(&t.stream, &t.name)).collect::<Vec<_>>())
+        }),
         ApiKey::DescribeTopic => {
-            control(broker, c, body, |b, r: DescribeTopic| async move { b.topic(&r.stream, &r.name).await })
+            control(broker, p, c, body, |b, _, r: DescribeTopic| async move { b.topic(&r.stream, &r.name).await })
         }
-        ApiKey::AddPartitions => control(broker, c, body, |b, r: AddPartitions| async move {
+        ApiKey::AddPartitions => control(broker, p, c, body, |b, _, r: AddPartitions| async move {
             let partitions = b.add_partitions(&r.stream, &r.name, r.count).await?;
             Ok(AddPartitionsResponse { partitions })
         }),
-        ApiKey::InitProducer => control(broker, c, body, |b, _: InitProducer| async move {
+        ApiKey::InitProducer => control(broker, p, c, body, |b, _, _: InitProducer| async move {
             Ok(InitProducerResponse { producer_id: b.init_producer().await? })
         }),
-        ApiKey::StoreOffset => control(broker, c, body, |b, r: StoreOffset| async move {
+        ApiKey::StoreOffset => control(broker, p, c, body, |b, _, r: StoreOffset| async move {
             b.store_offset(&r.stream, &r.topic, r.partition, &r.consumer, r.offset).await.map(|()| Empty {})
         }),
-        ApiKey::GetOffset => control(broker, c, body, |b, r: GetOffset| async move {
+        ApiKey::GetOffset => control(broker, p, c, body, |b, _, r: GetOffset| async move {
             let offset = b.get_offset(&r.stream, &r.topic, r.partition, &r.consumer).await?;
             Ok(GetOffsetResponse { offset })
         }),
-        ApiKey::DeleteOffset => control(broker, c, body, |b, r: DeleteOffset| async move {
+        ApiKey::DeleteOffset => control(broker, p, c, body, |b, _, r: DeleteOffset| async move {
             let deleted = b.delete_offset(&r.stream, &r.topic, r.partition, &r.consumer).await?;
             Ok(DeleteOffsetResponse { deleted })
         }),
-        ApiKey::JoinGroup => control(broker, c, body, |b, r: JoinGroup| async move {
+        ApiKey::JoinGroup => control(broker, p, c, body, |b, _, r: JoinGroup| async move {
             let request = JoinRequest {
                 client_id: r.client_id,
                 topics: r.topics,
@@ -100,33 +108,34 @@ pub(crate) fn dispatch(broker: &Broker, api: ApiKey, frame: RequestFrameMut, max
             };
             b.join_group(&r.stream, &r.group, request).await
         }),
-        ApiKey::Heartbeat => {
-            control(
-                broker,
-                c,
-                body,
-                |b, r: Heartbeat| async move { b.heartbeat(&r.stream, &r.group, &r.member_id).await },
-            )
-        }
-        ApiKey::LeaveGroup => control(broker, c, body, |b, r: LeaveGroup| async move {
+        ApiKey::Heartbeat => control(broker, p, c, body, |b, _, r: Heartbeat| async move {
+            b.heartbeat(&r.stream, &r.group, &r.member_id).await
+        }),
+        ApiKey::LeaveGroup => control(broker, p, c, body, |b, _, r: LeaveGroup| async move {
             b.leave_group(&r.stream, &r.group, &r.member_id).await.map(|()| Empty {})
         }),
-        ApiKey::CommitGroupOffset => control(broker, c, body, |b, r: CommitGroupOffset| async move {
+        ApiKey::CommitGroupOffset => control(broker, p, c, body, |b, _, r: CommitGroupOffset| async move {
             let member = Membership { member_id: r.member_id, generation: r.generation, assignment: Vec::new() };
             b.commit_group_offset(&r.stream, &r.group, &member, &r.topic, r.partition, r.offset)
                 .await
                 .map(|()| Empty {})
         }),
         ApiKey::ListGroups => {
-            control(broker, c, body, |b, r: ListGroups| async move { b.list_groups(&r.stream).await })
+            control(broker, p, c, body, |b, _, r: ListGroups| async move { b.list_groups(&r.stream).await })
         }
         ApiKey::DescribeGroup => {
-            control(broker, c, body, |b, r: DescribeGroup| async move { b.describe_group(&r.stream, &r.group).await })
+            control(
+                broker,
+                p,
+                c,
+                body,
+                |b, _, r: DescribeGroup| async move { b.describe_group(&r.stream, &r.group).await },
+            )
         }
-        ApiKey::DeleteGroup => control(broker, c, body, |b, r: DeleteGroup| async move {
+        ApiKey::DeleteGroup => control(broker, p, c, body, |b, _, r: DeleteGroup| async move {
             b.delete_group(&r.stream, &r.group).await.map(|()| Empty {})
         }),
-        ApiKey::ResetGroupOffsets => control(broker, c, body, |b, r: ResetGroupOffsets| async move {
+        ApiKey::ResetGroupOffsets => control(broker, p, c, body, |b, _, r: ResetGroupOffsets| async move {
             b.reset_group_offsets(&r.stream, &r.group, &r.topic, r.to).await.map(|()| Empty {})
         }),
         // `Hello` is the session's, and a key this build added after this gateway was written has no handler yet.
@@ -136,17 +145,20 @@ pub(crate) fn dispatch(broker: &Broker, api: ApiKey, frame: RequestFrameMut, max
     }
 }
 
-/// Decodes a control request, runs `call` with it and encodes the answer.
-fn control<Req, F, Fut>(broker: &Broker, correlation: u64, body: &[u8], call: F) -> Dispatched
+/// Decodes a control request, checks that `p` may make it, runs `call` with it and encodes the answer.
+fn control<Req, F, Fut>(broker: &Broker, p: &Principal, correlation: u64, body: &[u8], call: F) -> Dispatched
 where
-    Req: Call,
+    Req: Call + Guarded,
     Req::Response: Send + 'static,
-    F: FnOnce(Broker, Req) -> Fut,
+    F: FnOnce(Broker, Principal, Req) -> Fut,
     Fut: Future<Output = Result<Req::Response, BrokerError>> + Send + 'static,
 {
     match decode_control::<Req>(body) {
         Ok(request) => {
-            let pending = call(broker.clone(), request);
+            if let Err(e) = request.authorize(p) {
+                return Dispatched::Ready(Answer::broker_error(correlation, &e));
+            }
+            let pending = call(broker.clone(), p.clone(), request);
             Dispatched::Pending(Box::pin(async move { Answer::control(correlation, pending.await) }))
         }
         Err(e) => Dispatched::Ready(Answer::error(correlation, e.code(), e)),
@@ -182,6 +194,18 @@ pub(crate) fn api_label(api: ApiKey) -> &'static str {
         ApiKey::DescribeGroup => "describe_group",
         ApiKey::DeleteGroup => "delete_group",
         ApiKey::ResetGroupOffsets => "reset_group_offsets",
+        ApiKey::Login => "login",
+        ApiKey::LoginWithToken => "login_with_token",
+        ApiKey::WhoAmI => "who_am_i",
+        ApiKey::CreateUser => "create_user",
+        ApiKey::ListUsers => "list_users",
+        ApiKey::UpdateUser => "update_user",
+        ApiKey::DeleteUser => "delete_user",
+        ApiKey::Grant => "grant",
+        ApiKey::Revoke => "revoke",
+        ApiKey::CreateToken => "create_token",
+        ApiKey::ListTokens => "list_tokens",
+        ApiKey::RevokeToken => "revoke_token",
         _ => "other",
     }
 }

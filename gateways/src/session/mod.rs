@@ -34,6 +34,8 @@ pub(crate) struct SessionCtx {
     pub gateway: &'static str,
     /// The peer, for logs.
     pub peer: String,
+    /// The peer's address, for failed-login rate limiting.
+    pub peer_ip: Option<std::net::IpAddr>,
 }
 
 /// Serves one session until the peer closes it, it fails, idles out or the gateway shuts down. Answers to every

@@ -4,10 +4,12 @@
 //! pauses at either cap: back-pressure), and hands answers to the writer as they complete.
 
 use bytes::{BufMut, BytesMut};
+use callboard_actors::BrokerError;
+use callboard_actors::auth::Principal;
 use callboard_protocol::ErrorCode;
 use callboard_protocol::wire::{
-    ApiKey, Fetch, FrameCodec, FrameError, GroupFetch, Hello, HelloResponse, PROTOCOL_VERSION, REQUEST_HEADER_LEN,
-    RequestFrameMut, decode_control, encode_control,
+    ApiKey, Fetch, FrameCodec, FrameError, GroupFetch, Hello, HelloResponse, Login, LoginWithToken, PROTOCOL_VERSION,
+    REQUEST_HEADER_LEN, RequestFrameMut, decode_control, encode_control,
 };
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -28,8 +30,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// one (sized for the next such frame) so the frame's memory is its own and nothing else in flight pins it. Smaller
 /// produce batches are copied out of the read buffer (cheap), so they never pin it either.
 const LARGE_FRAME: usize = 64 * 1024;
-/// Largest frame accepted before the `Hello` handshake (a `Hello` is a few dozen bytes): an unauthenticated peer
-/// cannot make the session buffer a large frame.
+/// Largest frame accepted before the `Hello` handshake and the login (a `Hello` or `Login` is a few dozen bytes): an
+/// unauthenticated peer cannot make the session buffer a large frame.
 pub(crate) const MAX_FRAME_BEFORE_HELLO: u32 = 64 * 1024;
 /// Counter of requests, labelled by gateway and API.
 const REQUESTS_COUNTER: &str = "callboard_gateway_requests_total";
@@ -42,6 +44,8 @@ enum Step {
     Pending(BoxFuture<'static, Answer>),
     /// Send this answer and stop reading: the session closes.
     Close(Answer),
+    /// Wait for this login (reading nothing more meanwhile), then answer it.
+    Login(u64, BoxFuture<'static, Result<Principal, BrokerError>>),
 }
 
 /// The reading half of a session.
@@ -49,13 +53,15 @@ pub(super) struct Reader<'a> {
     ctx: &'a SessionCtx,
     codec: FrameCodec,
     greeted: bool,
+    /// Who the session is logged in as; requests other than `Hello` and the logins are refused until then.
+    principal: Option<Principal>,
     budget: SessionBudget,
 }
 
 impl<'a> Reader<'a> {
     pub(super) fn new(ctx: &'a SessionCtx, budget: SessionBudget) -> Self {
         let before_hello = ctx.config.max_frame.min(MAX_FRAME_BEFORE_HELLO);
-        Reader { ctx, codec: FrameCodec::new(before_hello), greeted: false, budget }
+        Reader { ctx, codec: FrameCodec::new(before_hello), greeted: false, principal: None, budget }
     }
 
     /// Reads and dispatches until the session ends; returns once every dispatched request was answered (or the
@@ -114,10 +120,11 @@ impl<'a> Reader<'a> {
                         Step::Close(Answer::error(0, e.code(), &e))
                     }
                 };
-                if self.greeted {
+                if self.principal.is_some() {
                     deadline.as_mut().reset(Instant::now() + ctx.config.idle_timeout);
                 }
                 let answer = match step {
+                    Step::Login(c, login) => self.logged_in(c, login.await),
                     Step::Pending(future) => {
                         in_flight.push(future);
                         continue;
@@ -172,8 +179,14 @@ impl<'a> Reader<'a> {
                 },
                 () = &mut deadline, if reading && in_flight.is_empty() => {
                     (reading, decoding, held) = (false, false, None);
-                    if self.greeted {
+                    if self.principal.is_some() {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, "idle timeout; closing");
+                    } else if self.greeted {
+                        debug!(gateway = ctx.gateway, peer = %ctx.peer, "login timeout; closing");
+                        let answer = Answer::error(0, ErrorCode::Unauthenticated, "no login in time");
+                        if !self.queue(&answers, answer).await {
+                            return;
+                        }
                     } else {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, "handshake timeout; closing");
                         let answer = Answer::error(0, ErrorCode::HandshakeRequired, "no handshake in time");
@@ -225,12 +238,59 @@ impl<'a> Reader<'a> {
             return if self.greeted { Step::Answer(answer) } else { Step::Close(answer) };
         }
         metrics::counter!(REQUESTS_COUNTER, "gateway" => self.ctx.gateway, "api" => api_label(api)).increment(1);
-        if api == ApiKey::Hello {
-            return self.hello(c, &frame.body);
+        match api {
+            ApiKey::Hello => return self.hello(c, &frame.body),
+            ApiKey::Login | ApiKey::LoginWithToken => return self.login(api, c, &frame.body),
+            _ => {}
         }
-        match dispatch(&self.ctx.broker, api, frame, self.ctx.config.max_frame) {
+        let Some(principal) = self.principal.as_mut() else {
+            return Step::Answer(Answer::error(
+                c,
+                ErrorCode::Unauthenticated,
+                "log in first (Login or LoginWithToken)",
+            ));
+        };
+        // Free while no user, grant or token changed; after a change, new grants apply from this request on and a
+        // revoked token, disabled or deleted user ends the session.
+        if let Err(e) = self.ctx.broker.check_principal(principal) {
+            debug!(gateway = self.ctx.gateway, peer = %self.ctx.peer, error = %e, "credentials no longer valid; closing");
+            self.principal = None;
+            return Step::Close(Answer::broker_error(c, &e));
+        }
+        match dispatch(&self.ctx.broker, principal, api, frame, self.ctx.config.max_frame) {
             Dispatched::Ready(answer) => Step::Answer(answer),
             Dispatched::Pending(future) => Step::Pending(future),
+        }
+    }
+
+    /// Starts a login (a password check runs on a blocking thread).
+    fn login(&mut self, api: ApiKey, c: u64, body: &[u8]) -> Step {
+        let (broker, peer) = (self.ctx.broker.clone(), self.ctx.peer_ip);
+        let future: BoxFuture<'static, Result<Principal, BrokerError>> = if api == ApiKey::Login {
+            match decode_control::<Login>(body) {
+                Ok(r) => Box::pin(async move { broker.login(&r.user, &r.password, peer).await }),
+                Err(e) => return Step::Answer(Answer::error(c, e.code(), &e)),
+            }
+        } else {
+            match decode_control::<LoginWithToken>(body) {
+                Ok(r) => Box::pin(async move { broker.login_token(&r.token, peer) }),
+                Err(e) => return Step::Answer(Answer::error(c, e.code(), &e)),
+            }
+        };
+        Step::Login(c, future)
+    }
+
+    /// Answers a finished login; on success the session is logged in and takes frames up to the full size.
+    fn logged_in(&mut self, c: u64, login: Result<Principal, BrokerError>) -> Answer {
+        match login {
+            Ok(principal) => {
+                debug!(gateway = self.ctx.gateway, peer = %self.ctx.peer, user = principal.user(), "logged in");
+                let answer = Answer::control(c, self.ctx.broker.user(principal.user()));
+                self.principal = Some(principal);
+                self.codec = FrameCodec::new(self.ctx.config.max_frame);
+                answer
+            }
+            Err(e) => Answer::broker_error(c, &e),
         }
     }
 
@@ -261,7 +321,6 @@ impl<'a> Reader<'a> {
                     debug!(gateway = self.ctx.gateway, peer = %self.ctx.peer, client = %hello.client_id, "handshake done");
                 }
                 self.greeted = true;
-                self.codec = FrameCodec::new(self.ctx.config.max_frame);
                 Step::Answer(Answer::ok(c, body))
             }
             Err(e) => Step::Close(Answer::error(c, ErrorCode::Unknown, e)),

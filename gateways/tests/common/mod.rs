@@ -12,8 +12,9 @@ use callboard_gateways::{GatewayConfig, TcpGateway};
 use callboard_protocol::ErrorCode;
 use callboard_protocol::model::{PollingStrategy, decode_batches, encode_batch};
 use callboard_protocol::wire::{
-    ApiKey, Call, CreateTopic, Fetch, FetchResponse, FrameCodec, Hello, HelloResponse, PROTOCOL_VERSION, Produce,
-    ProduceTarget, RequestFrame, ResponseFrame, decode_control, encode_control, encode_with_payload, split_payload,
+    ApiKey, Call, CreateTopic, Fetch, FetchResponse, FrameCodec, Hello, HelloResponse, Login, PROTOCOL_VERSION,
+    Produce, ProduceTarget, RequestFrame, ResponseFrame, decode_control, encode_control, encode_with_payload,
+    split_payload,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -21,10 +22,21 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 /// How long a test waits for one response.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The password of the `admin` user of every test broker.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// A broker configuration in `dir` whose admin has [`ADMIN_PASSWORD`].
+pub fn broker_config(dir: &std::path::Path) -> BrokerConfig {
+    BrokerConfig {
+        admin_password: Some(callboard_actors::auth::Secret::new(ADMIN_PASSWORD)),
+        ..BrokerConfig::with_data_dir(dir)
+    }
+}
+
 /// A broker in a temporary directory.
 pub async fn broker() -> (Broker, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(BrokerConfig::with_data_dir(dir.path().join("data"))).await.unwrap();
+    let broker = Broker::start(broker_config(&dir.path().join("data"))).await.unwrap();
     (broker, dir)
 }
 
@@ -113,10 +125,11 @@ impl RawClient<OwnedReadHalf, OwnedWriteHalf> {
         RawClient::new(r, w)
     }
 
-    /// Connects over TCP and completes the handshake.
+    /// Connects over TCP, completes the handshake and logs in as the admin.
     pub async fn tcp_ready(addr: SocketAddr) -> Self {
         let mut client = RawClient::tcp(addr).await;
         client.hello().await;
+        client.login("admin", ADMIN_PASSWORD).await;
         client
     }
 }
@@ -218,6 +231,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> RawClient<R, W> {
         let frame = self.request(ApiKey::Hello, encode_control(&hello).unwrap()).await;
         assert_eq!(frame.error, 0, "hello failed: {}", String::from_utf8_lossy(&frame.body));
         decode_control(&frame.body).unwrap()
+    }
+
+    /// Logs in with a password (panics when refused).
+    pub async fn login(&mut self, user: &str, password: &str) -> callboard_protocol::model::UserInfo {
+        self.call(&Login { user: user.into(), password: password.into() }).await
     }
 
     /// Asserts the server closes the connection without sending anything more.

@@ -2,6 +2,7 @@
 //! strategies, and what admin and group calls answer. The embedded broker (`callboard-actors`) re-exports them, the
 //! wire protocol carries them as MessagePack, and the SDK uses them unchanged: each is defined once, here.
 
+mod auth;
 mod config;
 mod group;
 mod info;
@@ -9,6 +10,7 @@ mod message;
 mod partitioner;
 mod poll;
 
+pub use auth::{Access, CreatedToken, GlobalPermission, Grants, Permission, TokenInfo, UserInfo};
 pub use config::{DedupWindow, DurabilityPolicy, MAX_PARTITIONS, TopicConfig};
 pub use group::{
     AssignmentStrategy, GroupDescription, GroupState, MemberInfo, Membership, PartitionLag, TopicPartition,

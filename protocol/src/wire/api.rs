@@ -60,6 +60,30 @@ wire_enum! {
         DeleteGroup = 57,
         /// Reset a group's offsets.
         ResetGroupOffsets = 58,
+        /// Log in with a user name and password (right after `Hello`).
+        Login = 60,
+        /// Log in with a personal access token (right after `Hello`).
+        LoginWithToken = 61,
+        /// Who this connection is logged in as, and what it may do.
+        WhoAmI = 62,
+        /// Create a user.
+        CreateUser = 63,
+        /// List users.
+        ListUsers = 64,
+        /// Change a user's password or enable/disable them.
+        UpdateUser = 65,
+        /// Delete a user (and their tokens).
+        DeleteUser = 66,
+        /// Grant a permission.
+        Grant = 67,
+        /// Revoke a permission.
+        Revoke = 68,
+        /// Create a personal access token.
+        CreateToken = 69,
+        /// List access tokens.
+        ListTokens = 70,
+        /// Revoke (delete) an access token.
+        RevokeToken = 71,
     }
 }
 

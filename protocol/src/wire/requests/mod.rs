@@ -5,10 +5,12 @@
 //! and [`GroupFetch`].
 
 mod admin;
+mod auth;
 mod data;
 mod group;
 
 pub use admin::*;
+pub use auth::*;
 pub use data::*;
 pub use group::*;
 
@@ -38,7 +40,9 @@ macro_rules! calls {
     };
 }
 
-use crate::model::{BrokerStatus, GroupDescription, Membership, StreamInfo, TopicDetails, TopicInfo};
+use crate::model::{
+    BrokerStatus, CreatedToken, GroupDescription, Membership, StreamInfo, TokenInfo, TopicDetails, TopicInfo, UserInfo,
+};
 
 calls! {
     Ping => Ping, Empty;
@@ -63,6 +67,18 @@ calls! {
     DescribeGroup => DescribeGroup, GroupDescription;
     DeleteGroup => DeleteGroup, Empty;
     ResetGroupOffsets => ResetGroupOffsets, Empty;
+    Login => Login, UserInfo;
+    LoginWithToken => LoginWithToken, UserInfo;
+    WhoAmI => WhoAmI, UserInfo;
+    CreateUser => CreateUser, UserInfo;
+    ListUsers => ListUsers, Vec<UserInfo>;
+    UpdateUser => UpdateUser, UserInfo;
+    DeleteUser => DeleteUser, Empty;
+    Grant => Grant, UserInfo;
+    Revoke => Revoke, UserInfo;
+    CreateToken => CreateToken, CreatedToken;
+    ListTokens => ListTokens, Vec<TokenInfo>;
+    RevokeToken => RevokeToken, Empty;
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_callboard");
+/// The `admin` password every test broker is started with (`CALLBOARD_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
 /// A running `callboard serve`.
 pub struct Serve {
@@ -33,6 +35,7 @@ impl Serve {
         }
         let mut child = command
             .env("RUST_LOG", "warn")
+            .env("CALLBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -52,6 +55,13 @@ impl Serve {
             serve.addr(name);
         }
         serve
+    }
+
+    /// A CLI command (`callboard ARGS…`) logged in as the admin.
+    pub fn cli(&self) -> Command {
+        let mut command = Command::new(BIN);
+        command.env("CALLBOARD_USER", "admin").env("CALLBOARD_PASSWORD", ADMIN_PASSWORD);
+        command
     }
 
     /// The address a listener printed.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use callboard::protocol::wire::{
-    ApiKey, FrameCodec, Hello, PROTOCOL_VERSION, Produce, ProduceTarget, RequestFrame, encode_control,
+    ApiKey, FrameCodec, Hello, Login, PROTOCOL_VERSION, Produce, ProduceTarget, RequestFrame, encode_control,
     encode_with_payload,
 };
 use callboard::{Broker, BrokerConfig, DEFAULT_STREAM, DurabilityPolicy, Message, TopicConfig, encode_batch};
@@ -68,11 +68,17 @@ struct Rig {
 }
 
 const TOPIC: &str = "produce";
+/// The bench broker's admin password (produce requests are authorized as on every connection).
+const PASSWORD: &str = "bench-admin-password";
 
 impl Rig {
     async fn start(durability: DurabilityPolicy) -> Rig {
         let dir = bench_dir();
-        let broker = Broker::start(BrokerConfig::with_data_dir(dir.path())).await.expect("start broker");
+        let config = BrokerConfig {
+            admin_password: Some(callboard::actors::auth::Secret::new(PASSWORD)),
+            ..BrokerConfig::with_data_dir(dir.path())
+        };
+        let broker = Broker::start(config).await.expect("start broker");
         let gateway = TcpGateway::bind(SocketAddr::from(([127, 0, 0, 1], 0)), broker.clone(), GatewayConfig::default())
             .await
             .expect("bind");
@@ -92,6 +98,9 @@ impl Rig {
         rig.create_topic().await;
         let hello = Hello { protocol_version: PROTOCOL_VERSION, client_id: "bench".into() };
         rig.writer.write_all(&frame(ApiKey::Hello, 0, encode_control(&hello).expect("hello"))).await.expect("send");
+        rig.ack().await;
+        let login = Login { user: "admin".into(), password: PASSWORD.into() };
+        rig.writer.write_all(&frame(ApiKey::Login, 1, encode_control(&login).expect("login"))).await.expect("send");
         rig.ack().await;
         rig
     }

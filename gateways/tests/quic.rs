@@ -4,55 +4,17 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 
 mod common;
+#[path = "common/quic.rs"]
+mod quic_client;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use callboard_actors::Broker;
 use callboard_gateways::{ALPN, GatewayConfig, QuicGateway, TlsSource};
 use callboard_protocol::ErrorCode;
 use callboard_protocol::model::PollingStrategy;
 use callboard_protocol::wire::{ApiKey, Empty, Ping, ProduceResponse, decode_control, encode_control};
 use common::*;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-
-type QuicClient = RawClient<quinn::RecvStream, quinn::SendStream>;
-
-async fn quic_gateway(broker: &Broker, dir: &Path, config: GatewayConfig) -> QuicGateway {
-    let tls = TlsSource::SelfSigned { dir: dir.join("tls") };
-    QuicGateway::bind("127.0.0.1:0".parse().unwrap(), broker.clone(), config, tls).await.unwrap()
-}
-
-/// A client endpoint trusting the PEM certificate at `cert`.
-fn client_endpoint(cert: &Path) -> quinn::Endpoint {
-    let mut roots = rustls::RootCertStore::empty();
-    for der in CertificateDer::pem_file_iter(cert).unwrap() {
-        roots.add(der.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    endpoint
-}
-
-async fn connect(endpoint: &quinn::Endpoint, addr: SocketAddr) -> quinn::Connection {
-    endpoint.connect(addr, "localhost").unwrap().await.unwrap()
-}
-
-async fn open(conn: &quinn::Connection) -> QuicClient {
-    let (send, recv) = conn.open_bi().await.unwrap();
-    RawClient::new(recv, send)
-}
+use quic_client::*;
 
 async fn open_ready(conn: &quinn::Connection) -> QuicClient {
     let mut client = open(conn).await;

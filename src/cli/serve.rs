@@ -176,13 +176,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(_) => Some(install_metrics()?),
         None => None,
     };
-    let config =
-        BrokerConfig {
-            max_partitions: settings.max_partitions,
-            // Read from the environment only (never a flag: flags show in `ps`).
-            admin_password: std::env::var("CALLBOARD_ADMIN_PASSWORD").ok().map(callboard::actors::auth::Secret::new),
-            ..BrokerConfig::with_data_dir(&settings.data_dir)
-        };
+    let config = BrokerConfig {
+        max_partitions: settings.max_partitions,
+        // Read from the environment only (never a flag: flags show in `ps`).
+        admin_password: std::env::var("CALLBOARD_ADMIN_PASSWORD").ok().map(callboard::actors::auth::Secret::new),
+        ..BrokerConfig::with_data_dir(&settings.data_dir)
+    };
     let broker = Broker::start(config)
         .await
         .with_context(|| format!("starting the broker in {}", settings.data_dir.display()))?;

@@ -201,7 +201,8 @@ impl Authenticator {
             }
             Some(_) if good => Err(Self::refused(peer, user, "the user is disabled")),
             _ => {
-                let wait = limiter.failed(peer, user, now);
+                // The delay runs from the answer, not from the start of the (slow) check.
+                let wait = limiter.failed(peer, user, Instant::now());
                 drop(limiter);
                 let mut why = "wrong user name or password".to_string();
                 if wait > Duration::ZERO {
@@ -232,7 +233,7 @@ impl Authenticator {
                 Ok(principal)
             }
             Err(why) => {
-                limiter.failed(peer, KEY, now);
+                limiter.failed(peer, KEY, Instant::now());
                 drop(limiter);
                 Err(Self::refused(peer, KEY, why))
             }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// Failures allowed before delays start.
 pub const FREE_FAILURES: u32 = 3;
 /// Delay after the first failure past [`FREE_FAILURES`].
-pub const FIRST_DELAY: Duration = Duration::from_millis(200);
+pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay between attempts before the lockout.
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
 /// Failures that lock the pair out.

@@ -115,6 +115,11 @@ impl<'a> Reader<'a> {
                         let message = format!("{e} before the handshake: the first request must be Hello");
                         Step::Close(Answer::error(0, ErrorCode::HandshakeRequired, message))
                     }
+                    Err(e) if self.principal.is_none() && matches!(e, FrameError::TooLarge { .. }) => {
+                        debug!(gateway = ctx.gateway, peer = %ctx.peer, error = %e, "large frame before login; closing");
+                        let message = format!("{e} before logging in: log in first (Login or LoginWithToken)");
+                        Step::Close(Answer::error(0, ErrorCode::Unauthenticated, message))
+                    }
                     Err(e) => {
                         debug!(gateway = ctx.gateway, peer = %ctx.peer, error = %e, "bad frame; closing");
                         Step::Close(Answer::error(0, e.code(), &e))

@@ -49,7 +49,12 @@ pub struct BrokerActor {
 
 impl BrokerActor {
     /// Loads the metadata and starts a topic actor for every topic.
-    pub(crate) fn new(config: BrokerConfig, workers: Vec<ArbiterHandle>, routes: Arc<RwLock<Routes>>) -> Result<Self> {
+    pub(crate) fn new(
+        config: BrokerConfig,
+        workers: Vec<ArbiterHandle>,
+        routes: Arc<RwLock<Routes>>,
+        audit: crate::auth::audit::AuditSink,
+    ) -> Result<Self> {
         if config.max_partitions == Some(0) {
             return Err(BrokerError::InvalidConfig("max_partitions must be at least 1".into()));
         }
@@ -59,7 +64,7 @@ impl BrokerActor {
         {
             metadata.save(config.env.as_ref(), &config.data_dir)?;
         }
-        let auth = Arc::new(crate::auth::Authenticator::new(&metadata.auth));
+        let auth = Arc::new(crate::auth::Authenticator::new(&metadata.auth, audit));
         let producer_ids = Arc::new(AtomicI64::new(metadata.next_producer_id));
         let partition_budget = config
             .max_partitions

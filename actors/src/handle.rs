@@ -135,8 +135,9 @@ impl Broker {
         let routes = Arc::new(RwLock::new(Routes::default()));
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (workers, shared, env) = (threads.workers(), Arc::clone(&routes), Arc::clone(&config.env));
+        let (audit, audit_queue) = crate::auth::audit::AuditSink::new();
         threads.control().spawn_fn(move || {
-            let _ = tx.send(BrokerActor::new(config, workers, shared).map(|actor| {
+            let _ = tx.send(BrokerActor::new(config, workers, shared, audit).map(|actor| {
                 let auth = Arc::clone(&actor.auth);
                 (actor.start(), auth)
             }));
@@ -154,7 +155,21 @@ impl Broker {
             data_dir: dir,
             lock: Mutex::new(Some(lock)),
         };
-        Ok(Broker { inner: Arc::new(inner) })
+        let control = inner.threads.lock().unwrap_or_else(|p| p.into_inner()).control().clone();
+        let broker = Broker { inner: Arc::new(inner) };
+        match broker
+            .create_internal_topic(
+                crate::metadata::DEFAULT_STREAM,
+                crate::auth::AUDIT_TOPIC,
+                crate::auth::audit::audit_topic_config(),
+            )
+            .await
+        {
+            Ok(_) | Err(BrokerError::TopicExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        control.spawn(crate::auth::audit::drain(Arc::downgrade(&broker.inner), audit_queue));
+        Ok(broker)
     }
 
     pub(crate) fn route(&self, stream: &str, topic: &str) -> Result<Arc<Route>> {

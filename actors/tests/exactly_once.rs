@@ -92,9 +92,11 @@ async fn producer_state_comes_from_the_snapshot_plus_the_batches_after_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let env = callboard_storage::SimEnv::new();
     let config = || BrokerConfig { env: std::sync::Arc::new(env.clone()), ..config(dir.path()) };
-    let snapshots = || env.files().iter().filter(|p| p.ends_with("producer-state.json")).count();
     let broker = Broker::start(config()).await.expect("start");
-    broker.create_topic("default", "s", TopicConfig::default()).await.expect("topic");
+    let topic = broker.create_topic("default", "s", TopicConfig::default()).await.expect("topic");
+    // The topic's own snapshots (the audit log's partition keeps one too).
+    let topic_dir = format!("/{}/0/producer-state.json", topic.id);
+    let snapshots = || env.files().iter().filter(|p| p.to_string_lossy().ends_with(&topic_dir)).count();
     let pid = broker.init_producer().await.expect("producer id");
     let info = |seq| ProducerInfo { producer_id: pid, producer_epoch: 0, base_sequence: seq };
     let one = |seq: i32| vec![Message::new(format!("s{seq}"))];

@@ -188,3 +188,51 @@ async fn an_unauthenticated_session_cannot_send_large_frames() {
     gateway.shutdown(Duration::from_secs(5)).await;
     broker.shutdown().await.unwrap();
 }
+
+/// Reads the audit log until it holds an event matching `pred` (events are appended asynchronously).
+async fn wait_for_audit<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    admin: &mut RawClient<R, W>,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + RECV_TIMEOUT;
+    loop {
+        let fetch = fetch_request(callboard_actors::auth::AUDIT_TOPIC, 0, PollingStrategy::First, 100);
+        let frame = admin.request(ApiKey::Fetch, encode_control(&fetch).unwrap()).await;
+        let events: Vec<serde_json::Value> =
+            decode_fetch(&frame).1.iter().map(|m| serde_json::from_slice(&m.payload).unwrap()).collect();
+        if events.iter().any(&pred) {
+            return events;
+        }
+        assert!(std::time::Instant::now() < deadline, "no matching audit event in {events:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_records_logins_failures_and_changes_for_user_managers_only() {
+    let (broker, gateway, _dir) = tcp_gateway(GatewayConfig::default()).await;
+    let mut admin = RawClient::tcp_ready(gateway.local_addr()).await;
+    let mut grants = Grants::default();
+    grants.grant(&Access::Global(callboard_protocol::model::GlobalPermission::ReadAll));
+    admin.call(&CreateUser { name: "auditor".into(), password: "auditor-password".into(), grants }).await;
+    let mut failed = RawClient::tcp(gateway.local_addr()).await;
+    failed.hello().await;
+    let wrong = Login { user: "auditor".into(), password: "wrong-password".into() };
+    failed.call_err(&wrong).await;
+    let events = wait_for_audit(&mut admin, |e| e["event"] == "login_failed" && e["user"] == "auditor").await;
+    assert!(events.iter().any(|e| e["event"] == "login" && e["user"] == "admin" && e["peer"] == "127.0.0.1"));
+    let created = events.iter().find(|e| e["action"] == "create_user").expect("the user creation is audited");
+    assert_eq!((created["user"].as_str(), created["ok"].as_bool()), (Some("admin"), Some(true)));
+    let detail = created["detail"].as_str().unwrap();
+    assert!(detail.contains("auditor") && !detail.contains("auditor-password"), "no password in {detail}");
+    // read_all does not reach the audit log, and nobody may write it.
+    let mut reader = RawClient::tcp(gateway.local_addr()).await;
+    reader.hello().await;
+    reader.login("auditor", "auditor-password").await;
+    let fetch = fetch_request(callboard_actors::auth::AUDIT_TOPIC, 0, PollingStrategy::First, 0);
+    assert_eq!(code(&reader.request(ApiKey::Fetch, encode_control(&fetch).unwrap()).await), ErrorCode::Forbidden);
+    let forged = admin.request(ApiKey::Produce, produce_one(callboard_actors::auth::AUDIT_TOPIC, 0, "{}")).await;
+    assert_eq!(code(&forged), ErrorCode::Forbidden);
+    gateway.shutdown(Duration::from_secs(5)).await;
+    broker.shutdown().await.unwrap();
+}

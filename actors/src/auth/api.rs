@@ -46,6 +46,32 @@ impl Broker {
         }
     }
 
+    /// Records an administrative request `principal` made (what it named, passwords never included, and whether it
+    /// succeeded) in the audit log. Never blocks; see [`crate::auth::AUDIT_TOPIC`].
+    pub fn audit_request(&self, principal: &Principal, action: &str, detail: &str, outcome: Result<(), &BrokerError>) {
+        const MAX_DETAIL: usize = 1024;
+        let mut detail = match outcome {
+            Ok(()) => detail.to_string(),
+            Err(e) => format!("{detail}: {e}"),
+        };
+        if detail.len() > MAX_DETAIL {
+            let mut cut = MAX_DETAIL;
+            while !detail.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            detail.truncate(cut);
+        }
+        self.inner.auth.audit(super::audit::AuditEvent {
+            time_ms: self.inner.env.now_ms(),
+            event: "request",
+            user: principal.user().to_string(),
+            peer: principal.peer().map(|p| p.to_string()),
+            action: action.to_string(),
+            detail,
+            ok: outcome.is_ok(),
+        });
+    }
+
     /// Logs in with a password (argon2 runs on a blocking thread); failures are rate-limited and logged.
     pub async fn login(&self, user: &str, password: &str, peer: Option<IpAddr>) -> Result<Principal> {
         let auth = Arc::clone(&self.inner.auth);

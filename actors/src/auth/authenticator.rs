@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use callboard_protocol::model::{GlobalPermission, Grants, Permission};
 use tracing::warn;
 
+use super::audit::{AuditEvent, AuditSink};
 use super::limiter::LoginLimiter;
 use super::secret::{constant_time_eq, parse_token, sha256_hex, verify_password};
 use super::store::{AuthMeta, TokenRecord, UserRecord};
@@ -27,9 +28,16 @@ pub struct Principal {
     token: Option<String>,
     expires_ms: Option<i64>,
     epoch: u64,
+    /// Where it logged in from.
+    peer: Option<IpAddr>,
 }
 
 impl Principal {
+    /// The peer it logged in from.
+    pub fn peer(&self) -> Option<IpAddr> {
+        self.peer
+    }
+
     /// The user name.
     pub fn user(&self) -> &str {
         &self.user
@@ -103,6 +111,7 @@ pub struct Authenticator {
     /// Passwords verified since the last change, as SHA-256 of `user\0password`: HTTP basic auth sends the password
     /// on every request, and argon2 is far too slow to run per request.
     verified: Mutex<HashMap<String, String>>,
+    audit: AuditSink,
 }
 
 fn now_ms() -> i64 {
@@ -111,8 +120,9 @@ fn now_ms() -> i64 {
 
 impl Authenticator {
     /// An authenticator over `meta`.
-    pub(crate) fn new(meta: &AuthMeta) -> Self {
+    pub(crate) fn new(meta: &AuthMeta, audit: AuditSink) -> Self {
         let auth = Authenticator {
+            audit,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             epoch: AtomicU64::new(0),
             limiter: Mutex::new(LoginLimiter::default()),
@@ -156,9 +166,19 @@ impl Authenticator {
         tokens
     }
 
-    fn refused(peer: Option<IpAddr>, user: &str, why: &str) -> BrokerError {
+    fn refused(&self, peer: Option<IpAddr>, user: &str, how: &str, why: &str) -> BrokerError {
         warn!(user, peer = ?peer, reason = why, "login refused");
+        self.audit.record(login_event("login_failed", user, peer, how, why));
         BrokerError::Unauthenticated(format!("login as '{user}' refused: {why}"))
+    }
+
+    /// Records an administrative request in the audit log.
+    pub(crate) fn audit(&self, event: AuditEvent) {
+        self.audit.record(event);
+    }
+
+    fn accepted(&self, principal: &Principal, how: &str) {
+        self.audit.record(login_event("login", &principal.user, principal.peer, how, ""));
     }
 
     /// Verifies a password (slow: argon2, unless verified since the last change). Failures are rate-limited per
@@ -168,7 +188,7 @@ impl Authenticator {
         let blocked = self.limiter.lock().unwrap_or_else(|p| p.into_inner()).check(peer, user, now);
         if let Err(wait) = blocked {
             let why = format!("too many failed logins; retry in {} s", wait.as_secs_f64().ceil() as u64);
-            return Err(Self::refused(peer, user, &why));
+            return Err(self.refused(peer, user, "password", &why));
         }
         let epoch = self.epoch();
         let snapshot = self.current();
@@ -191,15 +211,18 @@ impl Authenticator {
                 if !cached {
                     self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_string(), digest);
                 }
-                Ok(Principal {
+                let principal = Principal {
                     user: user.into(),
                     grants: Arc::new(r.grants.clone()),
                     token: None,
                     expires_ms: None,
                     epoch,
-                })
+                    peer,
+                };
+                self.accepted(&principal, "password");
+                Ok(principal)
             }
-            Some(_) if good => Err(Self::refused(peer, user, "the user is disabled")),
+            Some(_) if good => Err(self.refused(peer, user, "password", "the user is disabled")),
             _ => {
                 // The delay runs from the answer, not from the start of the (slow) check.
                 let wait = limiter.failed(peer, user, Instant::now());
@@ -208,7 +231,7 @@ impl Authenticator {
                 if wait > Duration::ZERO {
                     why.push_str(&format!("; next attempt in {} ms", wait.as_millis()));
                 }
-                Err(Self::refused(peer, user, &why))
+                Err(self.refused(peer, user, "password", &why))
             }
         }
     }
@@ -219,28 +242,37 @@ impl Authenticator {
         let now = Instant::now();
         if let Err(wait) = self.limiter.lock().unwrap_or_else(|p| p.into_inner()).check(peer, KEY, now) {
             let why = format!("too many failed logins; retry in {} s", wait.as_secs_f64().ceil() as u64);
-            return Err(Self::refused(peer, KEY, &why));
+            return Err(self.refused(peer, KEY, "token", &why));
         }
         let epoch = self.epoch();
         let resolved = parse_token(token).ok_or("not a Callboard access token").and_then(|(id, secret)| {
-            self.resolve_token(&self.current(), id, Some(secret), epoch)
+            self.resolve_token(&self.current(), id, Some(secret), epoch, peer)
                 .map_err(|_| "unknown, revoked or expired token")
         });
         let mut limiter = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
         match resolved {
             Ok(principal) => {
                 limiter.succeeded(peer, KEY);
+                drop(limiter);
+                self.accepted(&principal, "token");
                 Ok(principal)
             }
             Err(why) => {
                 limiter.failed(peer, KEY, Instant::now());
                 drop(limiter);
-                Err(Self::refused(peer, KEY, why))
+                Err(self.refused(peer, KEY, "token", why))
             }
         }
     }
 
-    fn resolve_token(&self, snapshot: &Snapshot, id: &str, secret: Option<&str>, epoch: u64) -> Result<Principal> {
+    fn resolve_token(
+        &self,
+        snapshot: &Snapshot,
+        id: &str,
+        secret: Option<&str>,
+        epoch: u64,
+        peer: Option<IpAddr>,
+    ) -> Result<Principal> {
         let gone = || BrokerError::Unauthenticated("the access token is unknown, revoked or expired".into());
         let record = snapshot.tokens.get(id).ok_or_else(gone)?;
         if let Some(secret) = secret
@@ -258,6 +290,7 @@ impl Authenticator {
             token: Some(id.to_string()),
             expires_ms: record.expires_ms,
             epoch,
+            peer,
         })
     }
 
@@ -272,7 +305,7 @@ impl Authenticator {
         }
         let snapshot = self.current();
         *principal = match &principal.token {
-            Some(id) => self.resolve_token(&snapshot, &id.clone(), None, epoch)?,
+            Some(id) => self.resolve_token(&snapshot, &id.clone(), None, epoch, principal.peer)?,
             None => {
                 let user = snapshot.users.get(&principal.user).filter(|u| u.enabled).ok_or_else(|| {
                     BrokerError::Unauthenticated(format!("user '{}' was disabled or deleted", principal.user))
@@ -283,10 +316,23 @@ impl Authenticator {
                     token: None,
                     expires_ms: None,
                     epoch,
+                    peer: principal.peer,
                 }
             }
         };
         Ok(())
+    }
+}
+
+fn login_event(event: &'static str, user: &str, peer: Option<IpAddr>, how: &str, why: &str) -> AuditEvent {
+    AuditEvent {
+        time_ms: now_ms(),
+        event,
+        user: user.into(),
+        peer: peer.map(|p| p.to_string()),
+        action: how.into(),
+        detail: why.into(),
+        ok: event == "login",
     }
 }
 

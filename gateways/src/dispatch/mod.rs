@@ -148,21 +148,55 @@ pub(crate) fn dispatch(
 /// Decodes a control request, checks that `p` may make it, runs `call` with it and encodes the answer.
 fn control<Req, F, Fut>(broker: &Broker, p: &Principal, correlation: u64, body: &[u8], call: F) -> Dispatched
 where
-    Req: Call + Guarded,
+    Req: Call + Guarded + std::fmt::Debug,
     Req::Response: Send + 'static,
     F: FnOnce(Broker, Principal, Req) -> Fut,
     Fut: Future<Output = Result<Req::Response, BrokerError>> + Send + 'static,
 {
     match decode_control::<Req>(body) {
         Ok(request) => {
+            let audit = audited(Req::API).then(|| format!("{request:?}"));
             if let Err(e) = request.authorize(p) {
+                if let Some(detail) = &audit {
+                    broker.audit_request(p, api_label(Req::API), detail, Err(&e));
+                }
                 return Dispatched::Ready(Answer::broker_error(correlation, &e));
             }
             let pending = call(broker.clone(), p.clone(), request);
-            Dispatched::Pending(Box::pin(async move { Answer::control(correlation, pending.await) }))
+            let Some(detail) = audit else {
+                return Dispatched::Pending(Box::pin(async move { Answer::control(correlation, pending.await) }));
+            };
+            let (broker, p) = (broker.clone(), p.clone());
+            Dispatched::Pending(Box::pin(async move {
+                let result = pending.await;
+                broker.audit_request(&p, api_label(Req::API), &detail, result.as_ref().map(|_| ()));
+                Answer::control(correlation, result)
+            }))
         }
         Err(e) => Dispatched::Ready(Answer::error(correlation, e.code(), e)),
     }
+}
+
+/// Whether requests of `api` go to the audit log: everything that changes users, grants, tokens, streams, topics or
+/// groups.
+fn audited(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::CreateStream
+            | ApiKey::DeleteStream
+            | ApiKey::CreateTopic
+            | ApiKey::DeleteTopic
+            | ApiKey::AddPartitions
+            | ApiKey::DeleteGroup
+            | ApiKey::ResetGroupOffsets
+            | ApiKey::CreateUser
+            | ApiKey::UpdateUser
+            | ApiKey::DeleteUser
+            | ApiKey::Grant
+            | ApiKey::Revoke
+            | ApiKey::CreateToken
+            | ApiKey::RevokeToken
+    )
 }
 
 /// A metrics label for an API.

@@ -9,6 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+/// The internal topic of the `default` stream holding the audit log: readable only with `manage_users`, written only
+/// by the broker.
+pub const AUDIT_TOPIC: &str = "$audit";
+/// The stream holding [`AUDIT_TOPIC`].
+const AUDIT_STREAM: &str = "default";
+
 /// A broker-wide permission.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -148,6 +154,9 @@ impl Grants {
     /// Whether `permission` is granted on `stream` (all its topics), or on `stream/topic` when a topic is given: a
     /// grant on the topic decides over the stream's.
     pub fn allows(&self, permission: Permission, stream: &str, topic: Option<&str>) -> bool {
+        if stream == AUDIT_STREAM && topic == Some(AUDIT_TOPIC) {
+            return permission == Permission::Read && self.has(GlobalPermission::ManageUsers);
+        }
         if self.has(permission.global()) {
             return true;
         }
@@ -284,6 +293,9 @@ mod tests {
         g.grant(&Access::Global(GlobalPermission::ReadAll));
         assert!(g.allows(Permission::Read, "x", Some("y")) && !g.allows(Permission::Write, "x", Some("y")));
         assert!(!g.revoke(&Access::Stream { stream: "x".into(), permission: Permission::Read }));
+        assert!(!g.sees_topic("default", AUDIT_TOPIC), "read_all does not read the audit log");
+        assert!(Grants::admin().allows(Permission::Read, "default", Some(AUDIT_TOPIC)));
+        assert!(!Grants::admin().allows(Permission::Write, "default", Some(AUDIT_TOPIC)), "only the broker writes it");
         let mut only_topic = Grants::default();
         only_topic.grant(&Access::Topic { stream: "s".into(), topic: "t".into(), permission: Permission::Write });
         assert!(only_topic.sees_stream("s") && only_topic.sees_topic("s", "t") && !only_topic.sees_topic("s", "u"));

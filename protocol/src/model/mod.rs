@@ -10,7 +10,7 @@ mod message;
 mod partitioner;
 mod poll;
 
-pub use auth::{Access, CreatedToken, GlobalPermission, Grants, Permission, TokenInfo, UserInfo};
+pub use auth::{AUDIT_TOPIC, Access, CreatedToken, GlobalPermission, Grants, Permission, TokenInfo, UserInfo};
 pub use config::{DedupWindow, DurabilityPolicy, MAX_PARTITIONS, TopicConfig};
 pub use group::{
     AssignmentStrategy, GroupDescription, GroupState, MemberInfo, Membership, PartitionLag, TopicPartition,

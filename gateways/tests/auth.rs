@@ -92,9 +92,20 @@ where
     let mut again = open().await;
     assert_eq!(code(&again.call_err(&LoginWithToken { token: token.token }).await), ErrorCode::Unauthenticated);
 
-    // Disabling a user cuts off its password session the same way.
+    // Disabling a user cuts off its session within a second even while it only waits in a long poll, whose answer
+    // is never delivered.
+    let c = reader.send_fetch(&fetch_request("events", 0, PollingStrategy::Offset(2), 30_000)).await;
+    let describe = DescribeTopic { stream: "default".into(), name: "events".into() };
+    let deadline = std::time::Instant::now() + RECV_TIMEOUT;
+    while admin.call(&describe).await.partitions[0].parked_polls == 0 {
+        assert!(std::time::Instant::now() < deadline, "the long poll never parked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     admin.call(&UpdateUser { name: READER.into(), password: None, enabled: Some(false) }).await;
-    assert_eq!(code(&reader.call_err(&Ping {}).await), ErrorCode::Unauthenticated);
+    assert_eq!(admin.request(ApiKey::Produce, produce_one("events", 0, "after")).await.error, 0);
+    let cut = reader.recv().await.expect("an answer");
+    assert_ne!(cut.correlation, c, "the long poll's data is not delivered");
+    assert_eq!(code(&cut), ErrorCode::Unauthenticated);
     reader.expect_closed().await;
     let mut disabled = open().await;
     let login = Login { user: READER.into(), password: READER_PASSWORD.into() };

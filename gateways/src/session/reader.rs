@@ -33,6 +33,8 @@ const LARGE_FRAME: usize = 64 * 1024;
 /// Largest frame accepted before the `Hello` handshake and the login (a `Hello` or `Login` is a few dozen bytes): an
 /// unauthenticated peer cannot make the session buffer a large frame.
 pub(crate) const MAX_FRAME_BEFORE_HELLO: u32 = 64 * 1024;
+/// How often a logged-in session re-checks its credentials while idle or waiting.
+const REVALIDATE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Counter of requests, labelled by gateway and API.
 const REQUESTS_COUNTER: &str = "callboard_gateway_requests_total";
 
@@ -79,6 +81,10 @@ impl<'a> Reader<'a> {
         let (mut reading, mut decoding) = (true, true);
         let deadline = tokio::time::sleep(ctx.config.handshake_timeout);
         tokio::pin!(deadline);
+        // Once a second the login is re-checked, so a revoked token or disabled user is cut off even while only long
+        // polls are outstanding (requests are checked as they arrive anyway).
+        let mut revalidate = tokio::time::interval(REVALIDATE);
+        revalidate.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         debug!(gateway = ctx.gateway, peer = %ctx.peer, "session open");
         loop {
             // Read before looking at the budget, so a release after the look wakes the wait below.
@@ -129,7 +135,13 @@ impl<'a> Reader<'a> {
                     deadline.as_mut().reset(Instant::now() + ctx.config.idle_timeout);
                 }
                 let answer = match step {
-                    Step::Login(c, login) => self.logged_in(c, login.await),
+                    Step::Login(c, login) => {
+                        let answer = self.logged_in(c, login.await);
+                        if self.principal.is_some() {
+                            deadline.as_mut().reset(Instant::now() + ctx.config.idle_timeout);
+                        }
+                        answer
+                    }
                     Step::Pending(future) => {
                         in_flight.push(future);
                         continue;
@@ -159,11 +171,30 @@ impl<'a> Reader<'a> {
                 biased;
                 Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
                     deadline.as_mut().reset(Instant::now() + ctx.config.idle_timeout);
+                    // An answer is delivered only while the login still holds (a long poll may outlive it).
+                    let answer = match self.revoked() {
+                        None => answer,
+                        Some(e) => {
+                            in_flight.clear();
+                            (reading, decoding, held) = (false, false, None);
+                            Answer::broker_error(0, &e)
+                        }
+                    };
                     if !self.queue(&answers, answer).await {
                         return;
                     }
                 }
                 () = answers.closed() => return,
+                _ = revalidate.tick(), if self.principal.is_some() && decoding => {
+                    if let Some(e) = self.revoked() {
+                        // Outstanding answers (long polls) are dropped, not delivered to a revoked login.
+                        in_flight.clear();
+                        (reading, decoding, held) = (false, false, None);
+                        if !self.queue(&answers, Answer::broker_error(0, &e)).await {
+                            return;
+                        }
+                    }
+                }
                 () = self.budget.released_since(epoch), if full && decoding => {}
                 () = ctx.shutdown.cancelled(), if reading => {
                     debug!(gateway = ctx.gateway, peer = %ctx.peer, "gateway shutting down; draining session");
@@ -203,6 +234,15 @@ impl<'a> Reader<'a> {
             }
         }
         debug!(gateway = ctx.gateway, peer = %ctx.peer, "session closed");
+    }
+
+    /// The error ending the session when its login no longer holds (token revoked or expired, user disabled or
+    /// deleted); free while no user, grant or token changed.
+    fn revoked(&mut self) -> Option<BrokerError> {
+        let e = self.ctx.broker.check_principal(self.principal.as_mut()?).err()?;
+        debug!(gateway = self.ctx.gateway, peer = %self.ctx.peer, error = %e, "credentials no longer valid; closing");
+        self.principal = None;
+        Some(e)
     }
 
     /// Hands an answer to the writer, charged to the budget until written; `false` when the writer is gone.

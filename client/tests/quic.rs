@@ -60,7 +60,6 @@ async fn core_flows_over_quic() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_retry_over_quic_is_stored_once() -> anyhow::Result<()> {
     let fixture = Fixture::start_with_quic().await?;
-    let (addr, cert) = fixture.quic_target();
     let client = fixture.quic_client().await?;
     client.create_stream("q").await?;
     client.create_topic("q", "idem", topic_config(1)).await?;

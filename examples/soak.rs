@@ -28,6 +28,8 @@ use callboard_client::{Client, Message, PollingStrategy, Producer, ProducerConfi
 use rand::{Rng, SeedableRng};
 
 const STREAM: &str = "default";
+/// The admin password the soak's broker is started with (`CALLBOARD_ADMIN_PASSWORD`); pika logs in with it.
+const ADMIN_PASSWORD: &str = "soak-admin-password";
 const SDK_PARTITIONS: u32 = 3;
 /// Messages per REST produce request.
 const HTTP_BATCH: u64 = 10;
@@ -71,6 +73,7 @@ impl Serve {
             .arg(dir)
             .args(["--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--amqp", "127.0.0.1:0", "--quic", "off"])
             .env("RUST_LOG", "warn")
+            .env("CALLBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -195,6 +198,8 @@ fn amqp_publisher(script: &Path, addr: &str, queue: &str) -> anyhow::Result<(Chi
     let mut child = Command::new("python3")
         .arg(script)
         .args(["publish", host, port, queue])
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting python3 (pika)")?;
@@ -214,7 +219,12 @@ fn amqp_publisher(script: &Path, addr: &str, queue: &str) -> anyhow::Result<(Chi
 /// Runs the pika script's `drain` (answers the bodies) or `delete` mode on a queue.
 fn amqp_call(script: &Path, addr: &str, mode: &str, queue: &str) -> anyhow::Result<Vec<String>> {
     let (host, port) = addr.rsplit_once(':').context("amqp address")?;
-    let out = Command::new("python3").arg(script).args([mode, host, port, queue]).output()?;
+    let out = Command::new("python3")
+        .arg(script)
+        .args([mode, host, port, queue])
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", ADMIN_PASSWORD)
+        .output()?;
     anyhow::ensure!(out.status.success(), "pika {mode} {queue} failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout)?;
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();

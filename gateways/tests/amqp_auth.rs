@@ -2,7 +2,7 @@
 //! guest account, wrong credentials and unknown mechanisms are refused (403), PLAIN, AMQPLAIN and an access token as
 //! the password log in, failed logins are rate-limited, a virtual host needs a permission on its stream (530), a
 //! read-only user consumes but cannot publish, a write-only one publishes but cannot consume, only `manage` declares,
-//! binds, purges and deletes (403 channel errors), topic grants on a queue's topic narrow stream grants, revoked
+//! binds, purges and deletes (403 channel errors; a dead-letter exchange also needs `write`), topic grants on a queue's topic narrow stream grants, revoked
 //! grants cancel consumers and refuse the next publish on open connections, a disabled or deleted user, a revoked
 //! token or a revoked virtual host closes the connection (320), and administrative requests are audited.
 
@@ -272,6 +272,11 @@ async fn read_write_and_manage_are_checked_per_queue() {
         let ch = manager.create_channel().await.expect("channel");
         ch.queue_delete("managed".into(), QueueDeleteOptions::default()).await.expect("manager deletes");
         ch.exchange_delete("mx".into(), ExchangeDeleteOptions::default()).await.expect("manager deletes an exchange");
+        // A queue's dead letters may go to any queue of the vhost: declaring a dead-letter exchange needs `write`.
+        let mut dlx = FieldTable::default();
+        dlx.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(LongString::from("")));
+        let err = ch.queue_declare("dl-src".into(), QueueDeclareOptions::default(), dlx).await.expect_err("dlx");
+        assert_eq!(code(&err), Some(403), "{err}");
 
         // A topic grant on a queue's topic decides over the stream grant for that queue.
         let mut grants = stream_grant(DEFAULT_STREAM, &[Permission::Write]);

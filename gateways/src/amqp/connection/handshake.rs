@@ -223,3 +223,27 @@ pub async fn run(
     let access = ConnectionAccess::new(principal, vhost.stream.clone(), epoch);
     Ok(Negotiated { frame_max, channel_max, heartbeat, vhost, access })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_amqplain_responses_are_parsed_and_others_refused() {
+        let plain = |bytes: &[u8]| credentials("PLAIN", &LongString::from(bytes.to_vec()));
+        assert_eq!(plain(b"\0bob\0secret").unwrap(), ("bob".into(), "secret".into()));
+        assert_eq!(plain(b"authz\0bob\0pa\0ss").unwrap(), ("bob".into(), "pa\0ss".into()));
+        assert_eq!(plain(b"").unwrap(), (String::new(), String::new()));
+        let mut table = FieldTable::default();
+        table.insert("LOGIN".into(), AMQPValue::LongString("bob".into()));
+        table.insert("PASSWORD".into(), AMQPValue::LongString("secret".into()));
+        let (encoded, _) =
+            amq_protocol::types::generation::gen_field_table(&table)(Vec::new().into()).expect("encode").into_inner();
+        let amqplain = credentials("AMQPLAIN", &LongString::from(encoded[4..].to_vec())).unwrap();
+        assert_eq!(amqplain, ("bob".into(), "secret".into()));
+        let garbage = credentials("AMQPLAIN", &LongString::from(vec![5u8, b'L', b'O']));
+        assert_eq!(garbage.unwrap_err().code, ReplyCode::SyntaxError);
+        let other = credentials("EXTERNAL", &LongString::from(Vec::new())).unwrap_err();
+        assert_eq!(other.code, ReplyCode::AccessRefused);
+    }
+}

@@ -169,7 +169,8 @@ async fn metrics_show_traffic_latency_lag_and_connections() {
     assert_eq!(sample(&text, "callboard_group_lag", &["group=\"billing\"", "partition=\"0\""]), Some(0.0));
     // Connections per gateway, partitions by state, restarts.
     assert!(sample(&text, "callboard_gateway_connections", &["gateway=\"http\""]).unwrap() >= 1.0, "{text}");
-    assert_eq!(sample(&text, "callboard_partitions", &["state=\"online\""]), Some(2.0));
+    // Two of `metered` and the audit topic's one.
+    assert_eq!(sample(&text, "callboard_partitions", &["state=\"online\""]), Some(3.0));
     assert_eq!(sample(&text, "callboard_broker_restarts_total", &[]), Some(0.0));
     // The group goes away: so does its lag.
     assert_eq!(delete(&s, "/api/v1/streams/default/groups/billing").await.status, 204);

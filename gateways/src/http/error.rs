@@ -97,6 +97,10 @@ pub fn code_status(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidName
         | ErrorCode::UnknownApi
         | ErrorCode::HandshakeRequired => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::UserNotFound | ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::UserExists => StatusCode::CONFLICT,
         ErrorCode::StreamNotFound
         | ErrorCode::TopicNotFound
         | ErrorCode::PartitionNotFound
@@ -148,12 +152,19 @@ fn code_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+/// The `WWW-Authenticate` challenge of every 401 (a personal access token).
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"callboard\"";
+/// The second challenge of a 401 (user and password).
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"callboard\", charset=\"UTF-8\"";
+
 /// An error answer: a status and an [`ErrorBody`].
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
     allow: Option<&'static str>,
+    /// Whether a 401 offers `Basic` besides `Bearer` (not to a script that asked for no password dialog).
+    basic: bool,
 }
 
 impl ApiError {
@@ -163,6 +174,7 @@ impl ApiError {
             status: code_status(code),
             body: ErrorBody { code: code_name(code), message: message.into() },
             allow: None,
+            basic: true,
         }
     }
 
@@ -172,6 +184,7 @@ impl ApiError {
             status: code.status(),
             body: ErrorBody { code: code.name().into(), message: message.into() },
             allow: None,
+            basic: true,
         }
     }
 
@@ -185,6 +198,12 @@ impl ApiError {
         let mut e = ApiError::http(HttpCode::MethodNotAllowed, format!("{method} is not allowed here; use {allow}"));
         e.allow = Some(allow);
         e
+    }
+
+    /// Whether a 401 challenges for `Basic` too (browsers show a password dialog for it).
+    pub fn basic_challenge(mut self, basic: bool) -> Self {
+        self.basic = basic;
+        self
     }
 
     /// The status.
@@ -219,6 +238,12 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(allow) = self.allow {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE)));
+            if self.basic {
+                response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE)));
+            }
         }
         response.json(&self.body)
     }
@@ -271,6 +296,8 @@ mod tests {
         assert_eq!(code_status(ErrorCode::StreamExists), StatusCode::CONFLICT);
         assert_eq!(code_status(ErrorCode::PartitionUnavailable), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(code_status(ErrorCode::Unknown), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(code_status(ErrorCode::Unauthenticated), StatusCode::UNAUTHORIZED);
+        assert_eq!(code_status(ErrorCode::Forbidden), StatusCode::FORBIDDEN);
         for code in ErrorCode::ALL {
             assert!(code_name(*code).chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         }

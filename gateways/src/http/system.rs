@@ -34,14 +34,14 @@ pub(crate) struct StatusResponse {
 }
 
 /// Liveness: 200 while the process runs.
-#[utoipa::path(get, path = "/health", tag = "system", operation_id = "health",
+#[utoipa::path(get, path = "/health", tag = "system", operation_id = "health", security(()),
     responses((status = 200, description = "The process is up", body = Probe)))]
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Probe { status: "up" })
 }
 
 /// Readiness: 200 once storage is open and every listener is bound, 503 `not_ready` before (and while stopping).
-#[utoipa::path(get, path = "/ready", tag = "system", operation_id = "ready",
+#[utoipa::path(get, path = "/ready", tag = "system", operation_id = "ready", security(()),
     responses((status = 200, description = "Ready to serve", body = Probe)))]
 pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.node.is_ready() {

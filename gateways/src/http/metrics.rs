@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use actix_web::{HttpResponse, web};
 use actix_web::HttpMessage;
+use actix_web::{HttpResponse, web};
 use callboard_actors::{Broker, BrokerError};
 use callboard_protocol::model::GlobalPermission;
 use tracing::debug;

@@ -45,7 +45,13 @@ pub(crate) async fn create(
     body: JsonBody<CreateStream>,
 ) -> Result<HttpResponse, ApiError> {
     let detail = format!("stream {:?}", body.name);
-    authorize(&state.broker, &caller, "create_stream", &detail, caller.require_global(GlobalPermission::ManageStreams))?;
+    authorize(
+        &state.broker,
+        &caller,
+        "create_stream",
+        &detail,
+        caller.require_global(GlobalPermission::ManageStreams),
+    )?;
     let result = state.broker.create_stream(&body.name).await;
     let info = audited(&state.broker, &caller, "create_stream", &detail, result)?;
     Ok(HttpResponse::Created().json(info))
@@ -86,7 +92,13 @@ pub(crate) async fn delete(
     path: web::Path<StreamPath>,
 ) -> Result<HttpResponse, ApiError> {
     let detail = format!("stream {:?}", path.stream);
-    authorize(&state.broker, &caller, "delete_stream", &detail, caller.require_global(GlobalPermission::ManageStreams))?;
+    authorize(
+        &state.broker,
+        &caller,
+        "delete_stream",
+        &detail,
+        caller.require_global(GlobalPermission::ManageStreams),
+    )?;
     if path.stream == DEFAULT_STREAM {
         return Err(ApiError::http(
             HttpCode::StreamProtected,

@@ -50,11 +50,11 @@ impl Server {
     /// A broker in a temporary directory and an HTTP gateway on 127.0.0.1:0, ready.
     pub async fn start(config: HttpConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
+        let broker_config = BrokerConfig {
             admin_password: Some(callboard_actors::auth::Secret::new(ADMIN_PASSWORD)),
             ..BrokerConfig::with_data_dir(dir.path().join("data"))
         };
-        let broker = Broker::start(config).await.unwrap();
+        let broker = Broker::start(broker_config).await.unwrap();
         let node = Node::new();
         let gateway =
             HttpGateway::bind("127.0.0.1:0".parse().unwrap(), broker.clone(), config, node.clone(), Some(prometheus()))
@@ -186,12 +186,8 @@ impl Req {
         let content_type = header("content-type").unwrap_or_default();
         let allow = header("allow");
         let cache_control = header("cache-control");
-        let challenges = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect();
+        let challenges =
+            response.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_string()).collect();
         let status = response.status().as_u16();
         let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
         Reply { status, content_type, allow, cache_control, challenges, body }

@@ -1,6 +1,7 @@
 //! OpenAPI conformance of the REST API: starts the real `callboard serve` on 127.0.0.1 with only HTTP, creates a
-//! stream and a topic, and runs schemathesis (every check) against `/api/v1/openapi.json`, bounded in examples and
-//! time. Needs `st` (schemathesis; `scripts/install-test-deps.sh` installs it).
+//! stream, a topic and a user, and runs schemathesis (every check, `ignored_auth` included) against
+//! `/api/v1/openapi.json` as the admin (basic auth), bounded in examples and time. Needs `st` (schemathesis;
+//! `scripts/install-test-deps.sh` installs it).
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
@@ -20,13 +21,15 @@ const PASS_TIMEOUT: Duration = Duration::from_secs(100);
 ///   ask for up to 10000 partitions, and creating such topics over and over exhausts file descriptors and the time
 ///   budget of a 2-core CI machine. Their bodies are still validated (400/415/413), valid ones answer 404; the Rust
 ///   tests in `gateways/tests/http_api.rs` create topics and add partitions for real.
+/// - The user routes run against the user `conf-user` created up front, never against `admin`, whose credentials the
+///   run uses (disabling it or revoking its grants would turn every later answer into a 401 or 403).
 /// - `positive_data_acceptance` is off for `poll` only: two of its query parameters depend on another one (`from=next`
 ///   and `auto_commit=true` need `consumer`), which OpenAPI cannot express, so schemathesis counts the documented 400
 ///   for them as a schema-valid request rejected: a false positive. Every other check runs on it.
 const CONFIG: &str = r#"
 [[operations]]
 exclude-operation-id = ["delete_stream", "delete_topic", "create_topic", "add_partitions"]
-parameters = { "path.stream" = "conf", "path.topic" = "events" }
+parameters = { "path.stream" = "conf", "path.topic" = "events", "path.name" = "conf-user" }
 
 [[operations]]
 include-operation-id = ["create_topic", "add_partitions"]
@@ -38,7 +41,8 @@ checks.positive_data_acceptance.enabled = false
 "#;
 
 /// Schemathesis configuration of the stateful pass: names come from the API's own answers; only the `poll`
-/// exception of [`CONFIG`] applies (same reason).
+/// exception of [`CONFIG`] applies (same reason). The calls that could take the admin's own access away
+/// (`update_user`, `delete_user`, `revoke`: a link may carry `admin` from `whoami`) are left out of it.
 const STATEFUL_CONFIG: &str = r#"
 [[operations]]
 include-operation-id = "poll"
@@ -49,10 +53,33 @@ checks.positive_data_acceptance.enabled = false
 mod serve;
 use serve::Serve;
 
+/// `user:password` of the admin, for `st --auth` (basic auth).
+fn admin_auth() -> String {
+    format!("admin:{}", serve::ADMIN_PASSWORD)
+}
+
+fn basic() -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(admin_auth()))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into()
+}
+
 fn post(base: &str, path: &str, body: serde_json::Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().into();
-    let response = agent.post(format!("{base}{path}")).send_json(body).unwrap();
+    let response = agent().post(format!("{base}{path}")).header("authorization", basic()).send_json(body).unwrap();
     assert_eq!(response.status().as_u16(), 201);
+}
+
+/// Saves the API's OpenAPI document (which needs credentials like every route) as `dir/openapi.json`, for `st`.
+fn save_schema(base: &str, dir: &Path) -> String {
+    let mut response =
+        agent().get(format!("{base}/api/v1/openapi.json")).header("authorization", basic()).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let path = dir.join("openapi.json");
+    std::fs::write(&path, response.body_mut().read_to_string().unwrap()).unwrap();
+    path.to_str().unwrap().to_string()
 }
 
 /// Runs `st` with a deadline; its output on failure.
@@ -125,15 +152,19 @@ fn rest_api_conforms_to_its_openapi_document() {
         "/api/v1/streams/conf/topics",
         serde_json::json!({"name": "events", "partitions": 2, "durability": "never"}),
     );
+    post(&base, "/api/v1/users", serde_json::json!({"name": "conf-user", "password": "conf-user-password"}));
     // Not `schemathesis.toml`: `st` would load that by itself in the stateful pass too.
     let config = dir.path().join("pinned.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let schema = format!("{base}/api/v1/openapi.json");
+    let schema = save_schema(&base, dir.path());
     let config = config.to_str().unwrap();
     // Every check runs (schemathesis enables them all by default). One worker: the server shares the machine's two cores, and `st` is steadier single-threaded.
-    let common = ["--max-examples", "10", "--workers", "1", "--no-color", "--generation-database", "none"];
+    let auth = admin_auth();
+    let common =
+        ["--max-examples", "10", "--workers", "1", "--no-color", "--generation-database", "none", "--auth", &auth];
 
-    let mut args = vec!["--config-file", config, "run", schema.as_str(), "--phases", "examples,coverage,fuzzing"];
+    let mut args =
+        vec!["--config-file", config, "run", schema.as_str(), "--url", &base, "--phases", "examples,coverage,fuzzing"];
     args.extend(common);
     assert_passed("examples, coverage and fuzzing", &run_st(&args, dir.path()));
     drop(server);
@@ -141,7 +172,7 @@ fn rest_api_conforms_to_its_openapi_document() {
     // Stateful, on a fresh server: sequences linked by the API's own responses (create, read, delete), with the
     // names they create rather than pinned ones.
     let server = Serve::start(&dir.path().join("data-stateful"), &["http"]);
-    let schema = format!("http://{}/api/v1/openapi.json", server.addr("http"));
+    let base = format!("http://{}", server.addr("http"));
 
     // Topic creation and partition growth are left out for the reason given on `CONFIG`.
     let stateful_config = dir.path().join("stateful.toml");
@@ -151,12 +182,20 @@ fn rest_api_conforms_to_its_openapi_document() {
         stateful_config.to_str().unwrap(),
         "run",
         schema.as_str(),
+        "--url",
+        &base,
         "--phases",
         "stateful",
         "--exclude-operation-id",
         "create_topic",
         "--exclude-operation-id",
         "add_partitions",
+        "--exclude-operation-id",
+        "update_user",
+        "--exclude-operation-id",
+        "delete_user",
+        "--exclude-operation-id",
+        "revoke",
     ];
     args.extend(common);
     assert_passed("stateful", &run_st(&args, dir.path()));

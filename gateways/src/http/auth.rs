@@ -24,7 +24,7 @@ use callboard_actors::auth::Principal;
 use callboard_actors::{Broker, BrokerError};
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::error::{ApiError, BEARER_CHALLENGE};
 use super::responses::AppState;
 
 /// How long a resolved principal is reused without verifying its credentials again.
@@ -100,13 +100,16 @@ impl CredentialCache {
     }
 }
 
-/// Whether `path` (with `method`) is served without credentials.
+/// Whether `path` (with `method`) is served without credentials: exactly the probes, the login, `/metrics` when
+/// public, and reading a console asset that exists. Anything else (an encoded spelling of one of those included)
+/// needs credentials, so no spelling the router would match differently can slip past.
 fn open(method: &Method, path: &str, metrics_public: bool) -> bool {
+    let reads = matches!(*method, Method::GET | Method::HEAD);
     match path {
         "/health" | "/ready" => true,
         "/metrics" => metrics_public,
         "/api/v1/login" => method == Method::POST,
-        _ => !(path == "/api" || path.starts_with("/api/") || path == "/metrics"),
+        _ => reads && !(path == "/api" || path.starts_with("/api/")) && callboard_console::asset(path).is_some(),
     }
 }
 
@@ -164,10 +167,20 @@ pub(crate) async fn authenticate<B: MessageBody + 'static>(
         let e = ApiError::code(callboard_protocol::ErrorCode::Unknown, "the gateway has no state");
         return Ok(req.into_response(e.error_response()));
     };
-    if open(req.method(), req.path(), state.metrics_public) {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
-    }
+    // A script asking for no Basic challenge gets none, from this middleware or a handler (the login): a browser
+    // shows its own password dialog for one, and holds the script's request until it is answered.
     let basic_challenge = !req.headers().contains_key(NO_BASIC_CHALLENGE);
+    let finish = move |mut response: ServiceResponse<BoxBody>| {
+        if !basic_challenge && response.status() == actix_web::http::StatusCode::UNAUTHORIZED {
+            let headers = response.headers_mut();
+            headers.remove(header::WWW_AUTHENTICATE);
+            headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static(BEARER_CHALLENGE));
+        }
+        response
+    };
+    if open(req.method(), req.path(), state.metrics_public) {
+        return next.call(req).await.map(|r| finish(r.map_into_boxed_body()));
+    }
     let value = match req.headers().get(header::AUTHORIZATION).map(|v| v.to_str()) {
         None => Err(unauthenticated("this request needs credentials: Authorization: Bearer <token>, or Basic")),
         Some(Err(_)) => Err(unauthenticated("the Authorization header is not ASCII")),
@@ -181,12 +194,9 @@ pub(crate) async fn authenticate<B: MessageBody + 'static>(
     match resolved {
         Ok(principal) => {
             req.extensions_mut().insert(Caller(principal));
-            next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+            next.call(req).await.map(|r| finish(r.map_into_boxed_body()))
         }
-        Err(e) => {
-            let e = ApiError::from(e).basic_challenge(basic_challenge);
-            Ok(req.into_response(e.error_response()))
-        }
+        Err(e) => Ok(finish(req.into_response(ApiError::from(e).error_response()))),
     }
 }
 
@@ -224,6 +234,8 @@ mod tests {
     fn open_paths() {
         assert!(open(&Method::GET, "/health", false) && open(&Method::HEAD, "/ready", false));
         assert!(open(&Method::GET, "/", false) && open(&Method::GET, "/js/app.js", false));
+        assert!(!open(&Method::GET, "/no-such-asset", false) && !open(&Method::POST, "/", false));
+        assert!(!open(&Method::GET, "/%61pi/v1/status", false) && !open(&Method::GET, "/%68ealth", false));
         assert!(open(&Method::POST, "/api/v1/login", false) && !open(&Method::GET, "/api/v1/login", false));
         assert!(!open(&Method::GET, "/api/v1/streams", false) && !open(&Method::GET, "/api", false));
         assert!(!open(&Method::GET, "/metrics", false) && open(&Method::GET, "/metrics", true));

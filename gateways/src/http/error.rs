@@ -28,11 +28,13 @@ pub enum HttpCode {
     NotReady,
     /// The default stream cannot be deleted.
     StreamProtected,
+    /// The user has an access token of that name already.
+    TokenExists,
 }
 
 impl HttpCode {
     /// Every HTTP-only code.
-    pub const ALL: [HttpCode; 7] = [
+    pub const ALL: [HttpCode; 8] = [
         HttpCode::NotFound,
         HttpCode::MethodNotAllowed,
         HttpCode::PayloadTooLarge,
@@ -40,6 +42,7 @@ impl HttpCode {
         HttpCode::ForbiddenOrigin,
         HttpCode::NotReady,
         HttpCode::StreamProtected,
+        HttpCode::TokenExists,
     ];
 
     /// The JSON `code`.
@@ -52,6 +55,7 @@ impl HttpCode {
             HttpCode::ForbiddenOrigin => "forbidden_origin",
             HttpCode::NotReady => "not_ready",
             HttpCode::StreamProtected => "stream_protected",
+            HttpCode::TokenExists => "token_exists",
         }
     }
 
@@ -65,6 +69,7 @@ impl HttpCode {
             HttpCode::ForbiddenOrigin => StatusCode::FORBIDDEN,
             HttpCode::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             HttpCode::StreamProtected => StatusCode::CONFLICT,
+            HttpCode::TokenExists => StatusCode::CONFLICT,
         }
     }
 }
@@ -135,7 +140,8 @@ pub fn code_status(code: ErrorCode) -> StatusCode {
 #[schema(example = json!({"code": "topic_not_found", "message": "topic 'default/orders' not found"}))]
 pub struct ErrorBody {
     /// The snake_case name of the wire error code, or an HTTP-only code (`not_found`, `method_not_allowed`,
-    /// `payload_too_large`, `unsupported_media_type`, `forbidden_origin`, `not_ready`, `stream_protected`).
+    /// `payload_too_large`, `unsupported_media_type`, `forbidden_origin`, `not_ready`, `stream_protected`,
+    /// `token_exists`).
     #[schema(schema_with = code_schema)]
     pub code: String,
     /// What went wrong, for people.
@@ -163,8 +169,6 @@ pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
     allow: Option<&'static str>,
-    /// Whether a 401 offers `Basic` besides `Bearer` (not to a script that asked for no password dialog).
-    basic: bool,
 }
 
 impl ApiError {
@@ -174,7 +178,6 @@ impl ApiError {
             status: code_status(code),
             body: ErrorBody { code: code_name(code), message: message.into() },
             allow: None,
-            basic: true,
         }
     }
 
@@ -184,7 +187,6 @@ impl ApiError {
             status: code.status(),
             body: ErrorBody { code: code.name().into(), message: message.into() },
             allow: None,
-            basic: true,
         }
     }
 
@@ -198,12 +200,6 @@ impl ApiError {
         let mut e = ApiError::http(HttpCode::MethodNotAllowed, format!("{method} is not allowed here; use {allow}"));
         e.allow = Some(allow);
         e
-    }
-
-    /// Whether a 401 challenges for `Basic` too (browsers show a password dialog for it).
-    pub fn basic_challenge(mut self, basic: bool) -> Self {
-        self.basic = basic;
-        self
     }
 
     /// The status.
@@ -241,9 +237,7 @@ impl ResponseError for ApiError {
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE)));
-            if self.basic {
-                response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE)));
-            }
+            response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE)));
         }
         response.json(&self.body)
     }

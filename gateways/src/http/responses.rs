@@ -128,6 +128,8 @@ error_responses! {
     NotFound = "404", "Unknown stream, topic, partition, group or offset (`stream_not_found`, `topic_not_found`, `partition_not_found`, `group_not_found`, `no_offset`, `offset_out_of_range`)";
     /// 404 of the security routes.
     NoSuchUser = "404", "Unknown user or token (`user_not_found`, `token_not_found`)";
+    /// 409 of token creation.
+    TokenConflict = "409", "The user has a token of that name already (`token_exists`), or holds the most tokens allowed (`limit_exceeded`)";
     /// 409 of user creation.
     UserConflict = "409", "The user exists already (`user_exists`)";
     /// 409.

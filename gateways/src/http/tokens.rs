@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, audited, authorize};
 use super::body::JsonBody;
-use super::error::ApiError;
-use super::responses::{AppState, BadRequest, NoSuchUser, NotJson, TooLarge};
+use super::error::{ApiError, HttpCode};
+use super::responses::{AppState, BadRequest, NoSuchUser, NotJson, TokenConflict, TooLarge};
 
 /// Lifetime of a token made by `POST /api/v1/login`.
 pub const LOGIN_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -24,7 +24,7 @@ pub const LOGIN_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginBody {
     /// User name.
-    #[schema(example = "admin")]
+    #[schema(example = "alice")]
     pub user: String,
     /// Password.
     pub password: String,
@@ -34,8 +34,8 @@ pub(crate) struct LoginBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
-    /// A name for it.
-    #[schema(min_length = 1, max_length = 255, example = "ci")]
+    /// A name for it, unique among the user's tokens: printable, at most 64 bytes.
+    #[schema(min_length = 1, max_length = 16, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", example = "ci")]
     pub name: String,
     /// The user it acts as (default: the caller; another user's needs `manage_users`).
     #[serde(default)]
@@ -120,7 +120,7 @@ pub(crate) async fn list(
 /// Creates a personal access token; its secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", operation_id = "create_token", request_body = CreateToken,
     responses((status = 201, description = "Created (the secret is shown this once)", body = CreatedToken),
-        BadRequest, NoSuchUser, TooLarge, NotJson))]
+        BadRequest, NoSuchUser, TokenConflict, TooLarge, NotJson))]
 pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
@@ -131,6 +131,17 @@ pub(crate) async fn create(
     let detail = format!("token {:?} for user {user:?}, expires in {:?} ms", body.name, body.expires_in_ms);
     let broker = &state.broker;
     authorize(broker, &caller, "create_token", &detail, caller.require_self_or_admin(&user))?;
+    if broker.tokens(Some(&user)).iter().any(|t| t.name == body.name) {
+        let e =
+            ApiError::http(HttpCode::TokenExists, format!("user '{user}' has a token named {:?} already", body.name));
+        broker.audit_request(
+            &caller,
+            "create_token",
+            &detail,
+            Err(&BrokerError::InvalidConfig(e.body().message.clone())),
+        );
+        return Err(e);
+    }
     let lifetime = body.expires_in_ms.map(Duration::from_millis);
     let result = broker.create_token(&user, &body.name, lifetime).await;
     Ok(HttpResponse::Created().json(audited(broker, &caller, "create_token", &detail, result)?))

@@ -29,8 +29,8 @@ pub(crate) struct CreateUser {
     /// User name: 1 to 64 ASCII letters, digits and `. _ - @`.
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]+$", example = "alice")]
     pub name: String,
-    /// Password (at least 8 characters).
-    #[schema(min_length = 8, max_length = 1024, example = "correct horse battery")]
+    /// Password: at least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8, max_length = 256, example = "correct horse battery")]
     pub password: String,
     /// Permissions to start with (default none).
     #[serde(default)]
@@ -41,9 +41,9 @@ pub(crate) struct CreateUser {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateUser {
-    /// A new password (the user themselves may change it).
+    /// A new password (the user themselves may change it): at least 8 characters, at most 1024 bytes.
     #[serde(default)]
-    #[schema(min_length = 8, max_length = 1024)]
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
     /// Enable or disable the user (needs `manage_users`; a disabled user's requests are refused at once).
     #[serde(default)]

@@ -3,15 +3,100 @@
 //! user themselves for describing and changing their own password) and goes to the audit log when it changes
 //! something.
 
+use std::borrow::Cow;
+
 use actix_web::{HttpResponse, web};
-use callboard_protocol::model::{Access, GlobalPermission, Grants, UserInfo};
+use callboard_protocol::model::{Access, GlobalPermission, Grants, Permission, UserInfo};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::auth::{Caller, audited, authorize};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::responses::{AppState, BadRequest, NoSuchUser, NotJson, TooLarge, UserConflict};
+
+fn global_names() -> ObjectBuilder {
+    let names: Vec<&str> = GlobalPermission::ALL.iter().map(|p| p.as_str()).collect();
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names))
+}
+
+fn scoped_names() -> ObjectBuilder {
+    let names: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names))
+}
+
+fn map_of(values: impl Into<RefOr<Schema>>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(values.into())))
+}
+
+/// The schema of a request's grants, as the broker reads them: repeated permissions count once and unknown fields
+/// are ignored (so the document promises neither uniqueness nor closed objects).
+fn grants_schema() -> ObjectBuilder {
+    let list = |items: ObjectBuilder| ArrayBuilder::new().items(items);
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("global", list(global_names()).description(Some("Broker-wide permissions")))
+        .property(
+            "streams",
+            map_of(list(scoped_names())).description(Some("Per stream: permissions on all its topics")),
+        )
+        .property(
+            "topics",
+            map_of(map_of(list(scoped_names())))
+                .description(Some("Per stream, per topic: permissions that replace the stream's for that topic")),
+        )
+        .description(Some("Permissions (each part optional)"))
+}
+
+/// Body of granting or revoking: one [`Access`], an object with exactly one of `global`, `stream`, `topic`.
+pub(crate) struct AccessBody;
+
+impl PartialSchema for AccessBody {
+    fn schema() -> RefOr<Schema> {
+        let one = |key: &str, value: ObjectBuilder| -> Schema {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(key, value)
+                .required(key)
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+                .into()
+        };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let stream = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("stream", string())
+            .property("permission", scoped_names())
+            .required("stream")
+            .required("permission");
+        let topic = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("stream", string())
+            .property("topic", string())
+            .property("permission", scoped_names())
+            .required("stream")
+            .required("topic")
+            .required("permission");
+        OneOfBuilder::new()
+            .item(one("global", global_names()))
+            .item(one("stream", stream))
+            .item(one("topic", topic))
+            .description(Some(
+                "`{\"global\": \"read_all\"}`, `{\"stream\": {\"stream\": \"s\", \"permission\": \"read\"}}` or \
+                 `{\"topic\": {\"stream\": \"s\", \"topic\": \"t\", \"permission\": \"write\"}}`",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for AccessBody {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("AccessBody")
+    }
+}
 
 /// `{name}` of a user.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -34,6 +119,7 @@ pub(crate) struct CreateUser {
     pub password: String,
     /// Permissions to start with (default none).
     #[serde(default)]
+    #[schema(schema_with = grants_schema)]
     pub grants: Grants,
 }
 
@@ -136,7 +222,7 @@ pub(crate) async fn delete(
 /// Grants a permission (needs `manage_users`): `{"global": "read_all"}`, `{"stream": {"stream": "s", "permission":
 /// "read"}}` or `{"topic": {"stream": "s", "topic": "t", "permission": "write"}}`.
 #[utoipa::path(post, path = "/api/v1/users/{name}/grants", tag = "users", operation_id = "grant", params(UserPath),
-    request_body = Access,
+    request_body = AccessBody,
     responses((status = 200, description = "The user with the grant", body = UserInfo), BadRequest, NoSuchUser,
         TooLarge, NotJson))]
 pub(crate) async fn grant(
@@ -155,7 +241,7 @@ pub(crate) async fn grant(
 
 /// Revokes a permission (needs `manage_users`); the body names it as for granting.
 #[utoipa::path(delete, path = "/api/v1/users/{name}/grants", tag = "users", operation_id = "revoke",
-    params(UserPath), request_body = Access,
+    params(UserPath), request_body = AccessBody,
     responses((status = 200, description = "The user without the grant", body = UserInfo), BadRequest, NoSuchUser,
         TooLarge, NotJson))]
 pub(crate) async fn revoke(

@@ -151,7 +151,7 @@ export default {
           const label = u.enabled ? 'enabled' : 'disabled';
           if (c[1].textContent !== label) c[1].replaceChildren(h('span', { class: `badge ${u.enabled ? 'ok' : ''}`, text: label }));
           const labels = grantLabels(u.grants);
-          if (c[2].textContent !== labels.join('')) {
+          if (c[2].textContent !== (labels.length ? labels.join('') : 'none')) {
             c[2].replaceChildren(labels.length ? h('span', { class: 'grant-list' }, ...labels.map((l) => h('span', { class: 'badge', text: l })))
               : h('span', { class: 'hint', text: 'none' }));
           }

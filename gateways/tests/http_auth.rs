@@ -319,6 +319,13 @@ async fn login_users_and_tokens_over_rest() {
     let alice_token = bearer(r.json()["token"].as_str().unwrap());
     assert_eq!(get(&s, "/api/v1/tokens?user=alice").await.json().as_array().unwrap().len(), 1);
     post(&s, "/api/v1/tokens", json!({"name": "x", "expires_in_ms": 0})).await.assert_error(400, "invalid_config");
+    post(&s, "/api/v1/tokens", json!({"name": "été"})).await.assert_error(400, "invalid_config");
+    let r = post(&s, "/api/v1/tokens", json!({"name": "for-alice", "user": "alice"})).await;
+    r.assert_error(409, "token_exists");
+    let r = Req::new("PATCH", s.url("/api/v1/users/alice")).json(&json!([null, null])).send().await;
+    r.assert_error(400, "invalid_request");
+    let long = "p".repeat(257);
+    post(&s, "/api/v1/users", json!({"name": "carol", "password": long})).await.assert_error(400, "invalid_config");
     post(&s, "/api/v1/tokens", json!({"name": "x", "user": "nobody"})).await.assert_error(404, "user_not_found");
     // Grants revoked by body.
     let r = Req::new("DELETE", s.url("/api/v1/users/alice/grants")).json(&json!({"global": "read_all"})).send().await;
@@ -331,5 +338,26 @@ async fn login_users_and_tokens_over_rest() {
     assert_unauthenticated(&as_user(&s, "GET", "/api/v1/whoami", &alice_token, None).await, "deleted user's token");
     let entry = wait_audited(&s, "admin", "delete_user").await;
     assert_eq!((entry["user"].clone(), entry["ok"].clone()), (json!("admin"), json!(true)), "{entry}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_from_an_address_do_not_lock_out_its_verified_token() {
+    let s = Server::start(HttpConfig::default()).await;
+    let r = post(&s, "/api/v1/tokens", json!({"name": "mine"})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let good = bearer(r.json()["token"].as_str().unwrap());
+    assert_eq!(as_user(&s, "GET", "/api/v1/whoami", &good, None).await.status, 200);
+    // Wrong tokens from the same address until its token logins are delayed...
+    let mut delayed = false;
+    for i in 0..6 {
+        let r = as_user(&s, "GET", "/api/v1/whoami", &bearer(&format!("cbt_{i}_wrong")), None).await;
+        assert_unauthenticated(&r, "wrong token");
+        delayed |= r.json()["message"].as_str().unwrap().contains("too many failed logins");
+    }
+    assert!(delayed, "the wrong tokens were rate-limited");
+    // ...and a change of users (which makes passwords be verified again): the verified token still works.
+    assert_eq!(post(&s, "/api/v1/users", json!({"name": "dave", "password": "dave-password"})).await.status, 201);
+    assert_eq!(as_user(&s, "GET", "/api/v1/whoami", &good, None).await.status, 200);
     s.stop().await;
 }

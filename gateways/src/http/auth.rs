@@ -5,9 +5,12 @@
 //! `WWW-Authenticate` challenge; the resolved [`Principal`] reaches the handlers as [`Caller`].
 //!
 //! Verifying is cheap after the first request: a resolved principal is kept per (peer address, credentials), under
-//! their SHA-256, until any user, grant or token changes (the [`callboard_actors::auth::Authenticator`]'s epoch
-//! moves) or a minute passes, and every request still re-checks it with [`Broker::check_principal`] so a revoked
-//! token, an expired one or a disabled user is refused at once.
+//! their SHA-256, and every request re-checks it with [`Broker::check_principal`], so a revoked or expired token, or
+//! a disabled or deleted user, is refused at once. A token's secret never changes, so a token principal stays (the
+//! cache is bounded); a password principal is verified again after any user, grant or token change (the
+//! [`callboard_actors::auth::Authenticator`]'s epoch moves: the password may have changed) or a minute. A principal
+//! kept is not logged in again, so failed logins from the same address (which delay its logins) do not lock out a
+//! client that already authenticated with a token.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -62,7 +65,8 @@ impl FromRequest for Caller {
 
 struct Entry {
     principal: Principal,
-    epoch: u64,
+    /// The epoch a password principal was verified at (`None` for a token).
+    epoch: Option<u64>,
     at: Instant,
 }
 
@@ -82,7 +86,7 @@ impl CredentialCache {
     fn get(&self, key: &[u8; 32], epoch: u64) -> Option<Principal> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get(key) {
-            Some(e) if e.epoch == epoch && e.at.elapsed() < CACHE_TTL => Some(e.principal.clone()),
+            Some(e) if e.epoch.is_none_or(|at| at == epoch && e.at.elapsed() < CACHE_TTL) => Some(e.principal.clone()),
             Some(_) => {
                 entries.remove(key);
                 None
@@ -91,7 +95,11 @@ impl CredentialCache {
         }
     }
 
-    fn put(&self, key: [u8; 32], principal: Principal, epoch: u64) {
+    fn remove(&self, key: &[u8; 32]) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
+    fn put(&self, key: [u8; 32], principal: Principal, epoch: Option<u64>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= CACHE_MAX {
             entries.clear();
@@ -142,19 +150,22 @@ async fn resolve(state: &AppState, value: &str, peer: Option<IpAddr>) -> Result<
     hasher.update(value);
     let key: [u8; 32] = hasher.finalize().into();
     if let Some(mut principal) = state.credentials.get(&key, epoch) {
-        broker.check_principal(&mut principal)?;
+        if let Err(e) = broker.check_principal(&mut principal) {
+            state.credentials.remove(&key);
+            return Err(e);
+        }
         return Ok(principal);
     }
-    let mut principal = if let Some(token) = strip_scheme(value, "bearer") {
-        broker.login_token(token, peer)?
+    let (mut principal, verified_at) = if let Some(token) = strip_scheme(value, "bearer") {
+        (broker.login_token(token, peer)?, None)
     } else if let Some(encoded) = strip_scheme(value, "basic") {
         let (user, password) = basic_credentials(encoded)?;
-        broker.login(&user, &password, peer).await?
+        (broker.login(&user, &password, peer).await?, Some(epoch))
     } else {
         return Err(unauthenticated("the Authorization scheme must be Bearer (an access token) or Basic"));
     };
     broker.check_principal(&mut principal)?;
-    state.credentials.put(key, principal.clone(), epoch);
+    state.credentials.put(key, principal.clone(), verified_at);
     Ok(principal)
 }
 

@@ -34,8 +34,8 @@ pub(crate) struct LoginBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
-    /// A name for it, unique among the user's tokens: printable, at most 64 bytes.
-    #[schema(min_length = 1, max_length = 16, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", example = "ci")]
+    /// A name for it, unique among the user's tokens: 1 to 64 printable ASCII characters.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[ -~]+$", example = "ci")]
     pub name: String,
     /// The user it acts as (default: the caller; another user's needs `manage_users`).
     #[serde(default)]
@@ -127,6 +127,9 @@ pub(crate) async fn create(
     body: JsonBody<CreateToken>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    if body.name.is_empty() || body.name.len() > 64 || !body.name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(BrokerError::InvalidConfig("a token name is 1 to 64 printable ASCII characters".into()).into());
+    }
     let user = body.user.unwrap_or_else(|| caller.user().to_string());
     let detail = format!("token {:?} for user {user:?}, expires in {:?} ms", body.name, body.expires_in_ms);
     let broker = &state.broker;

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use actix_web::{HttpResponse, web};
+use callboard_actors::BrokerError;
 use callboard_protocol::model::{Access, GlobalPermission, Grants, Permission, UserInfo};
 use serde::Deserialize;
 use utoipa::openapi::RefOr;
@@ -98,6 +99,19 @@ impl ToSchema for AccessBody {
     }
 }
 
+/// Longest password the REST API takes, in characters (the broker's limit is 1024 bytes; this many characters always
+/// fit, so the document can state it).
+const MAX_PASSWORD_CHARS: usize = 256;
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(
+            BrokerError::InvalidConfig(format!("a password is at most {MAX_PASSWORD_CHARS} characters here")).into()
+        );
+    }
+    Ok(())
+}
+
 /// `{name}` of a user.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -114,7 +128,7 @@ pub(crate) struct CreateUser {
     /// User name: 1 to 64 ASCII letters, digits and `. _ - @`.
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]+$", example = "alice")]
     pub name: String,
-    /// Password: at least 8 characters, at most 1024 bytes.
+    /// Password: 8 to 256 characters.
     #[schema(min_length = 8, max_length = 256, example = "correct horse battery")]
     pub password: String,
     /// Permissions to start with (default none).
@@ -127,7 +141,7 @@ pub(crate) struct CreateUser {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateUser {
-    /// A new password (the user themselves may change it): at least 8 characters, at most 1024 bytes.
+    /// A new password (the user themselves may change it): 8 to 256 characters.
     #[serde(default)]
     #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
@@ -153,6 +167,7 @@ pub(crate) async fn create(
     body: JsonBody<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    check_password(&body.password)?;
     let detail = format!("user {:?}, grants {:?}", body.name, body.grants);
     let broker = &state.broker;
     authorize(broker, &caller, "create_user", &detail, caller.require_global(GlobalPermission::ManageUsers))?;
@@ -191,6 +206,9 @@ pub(crate) async fn update(
         if body.password.is_some() { "changed" } else { "kept" },
         body.enabled
     );
+    if let Some(password) = &body.password {
+        check_password(password)?;
+    }
     let check = if body.enabled.is_some() {
         caller.require_global(GlobalPermission::ManageUsers)
     } else {

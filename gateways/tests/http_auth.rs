@@ -101,7 +101,7 @@ async fn every_route_but_the_probes_needs_credentials() {
 async fn wait_audited(s: &Server, user: &str, action: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let r = get(&s, "/api/v1/streams/default/topics/$audit/partitions/0/messages?count=1000").await;
+        let r = get(s, "/api/v1/streams/default/topics/$audit/partitions/0/messages?count=1000").await;
         assert_eq!(r.status, 200, "{}", r.text());
         let found = r.json()["messages"]
             .as_array()

@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// Most partitions in the broker (1 to 1 000 000) [default: (open-file hard limit − 2048) / 4].
     #[arg(long, env = "CALLBOARD_MAX_PARTITIONS")]
     max_partitions: Option<usize>,
+    /// Serve /metrics without credentials (otherwise it needs the read_metrics permission).
+    #[arg(long, env = "CALLBOARD_METRICS_PUBLIC")]
+    metrics_public: bool,
 }
 
 /// Settings after merging defaults, file, environment and flags.
@@ -76,6 +79,7 @@ struct Settings {
     tls: Option<(PathBuf, PathBuf)>,
     gateway: GatewayConfig,
     max_partitions: Option<usize>,
+    metrics_public: bool,
 }
 
 /// Largest `--max-partitions` accepted.
@@ -127,12 +131,17 @@ impl Settings {
             tls,
             gateway,
             max_partitions,
+            metrics_public: args.metrics_public,
         })
     }
 
     /// The HTTP gateway's limits: `max_connections` applies to it like to every listener.
     fn http_config(&self) -> HttpConfig {
-        HttpConfig { max_connections: self.gateway.max_connections, ..HttpConfig::default() }
+        HttpConfig {
+            max_connections: self.gateway.max_connections,
+            metrics_public: self.metrics_public,
+            ..HttpConfig::default()
+        }
     }
 }
 

@@ -13,6 +13,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_callboard");
 /// The `admin` password every test broker is started with (`CALLBOARD_ADMIN_PASSWORD`).
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
+/// The `Authorization` header value of the admin for HTTP (Basic).
+pub fn admin_basic_auth() -> String {
+    use base64::Engine;
+    let pair = format!("admin:{ADMIN_PASSWORD}");
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+}
+
 /// A running `callboard serve`.
 pub struct Serve {
     child: Child,

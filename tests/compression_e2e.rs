@@ -63,7 +63,13 @@ async fn size_on_disk(client: &Client, topic: &str) -> anyhow::Result<u64> {
 fn http_payloads(http: &str, topic: &str) -> Vec<String> {
     let url =
         format!("http://{http}/api/v1/streams/{STREAM}/topics/{topic}/partitions/0/messages?from=first&count=1000");
-    let body: serde_json::Value = ureq::get(&url).header("authorization", serve::admin_basic_auth()).call().expect("HTTP poll").body_mut().read_json().expect("JSON");
+    let body: serde_json::Value = ureq::get(&url)
+        .header("authorization", serve::admin_basic_auth())
+        .call()
+        .expect("HTTP poll")
+        .body_mut()
+        .read_json()
+        .expect("JSON");
     body["messages"].as_array().expect("messages").iter().map(|m| m["payload"].as_str().expect("text").into()).collect()
 }
 

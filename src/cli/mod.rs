@@ -5,6 +5,7 @@ mod bench;
 mod connect;
 mod consume;
 mod group;
+mod key;
 mod log_check;
 mod output;
 mod send;
@@ -75,6 +76,11 @@ enum Command {
     },
     /// Load tool: measure throughput and latency against a running broker.
     Bench(bench::BenchArgs),
+    /// Generate a master key for encryption at rest, or rotate it (re-wrapping the topics' data keys).
+    Key {
+        #[command(subcommand)]
+        command: key::KeyCommand,
+    },
     /// Work with a partition log directory directly (the broker must not be running on it).
     Log {
         #[command(subcommand)]
@@ -96,6 +102,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Log { command: LogCommand::Check { dir } } = cli.command {
         return log_check::check(dir);
     }
+    if let Command::Key { command } = cli.command {
+        return key::run(command);
+    }
     if let Command::Serve(args) = cli.command {
         return serve::run(args);
     }
@@ -109,7 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Consume(args) => consume::run(args).await,
             Command::Group { command, client } => group::run(command, &client).await,
             Command::Bench(args) => bench::run(args).await,
-            Command::Serve(_) | Command::Log { .. } => unreachable!("handled above"),
+            Command::Serve(_) | Command::Log { .. } | Command::Key { .. } => unreachable!("handled above"),
         }
     })
 }

@@ -48,8 +48,9 @@ fn generate_key(path: &Path) {
 
 async fn send(client: &Client, topic: &str, payloads: &[String]) -> anyhow::Result<()> {
     for chunk in payloads.chunks(50) {
+        // Headers are inside the sealed record region too.
         let messages: Vec<Message> =
-            chunk.iter().map(|p| Message::new(p.clone()).with_header("h", "TOP-SECRET-HEADER")).collect();
+            chunk.iter().map(|p| Message::new(p.clone()).with_header("h", format!("header-of-{p}"))).collect();
         client.send(STREAM, topic, Partitioning::Partition(0), &messages).await?;
     }
     Ok(())
@@ -172,6 +173,7 @@ async fn encrypted_topics_at_rest_restart_wrong_key_rotation_and_tampering() -> 
     let stored = on_disk(&secret_dir);
     assert!(stored.len() > N * 20, "the encrypted partition holds its data ({} bytes)", stored.len());
     assert!(!contains(&stored, b"TOP-SECRET"), "plaintext found in an encrypted topic's files");
+    assert!(!contains(&stored, b"header-of-"), "a header found in an encrypted topic's files");
     assert!(contains(&on_disk(&plain_dir), b"PLAIN-PAYLOAD-00042"), "the grep finds plaintext where it is");
     let everything: Vec<u8> = files(&data).iter().flat_map(|f| std::fs::read(f).expect("read")).collect();
     assert!(!contains(&everything, b"TOP-SECRET"), "plaintext found somewhere in the data directory");
@@ -228,8 +230,7 @@ async fn encrypted_topics_at_rest_restart_wrong_key_rotation_and_tampering() -> 
     server.stop();
 
     // One byte changed inside a sealed batch, its CRC fixed up: refused as corrupt, never served; others work.
-    let segment =
-        files(&secret_dir).into_iter().find(|f| f.extension().is_some_and(|e| e == "log")).expect("a segment file");
+    let segment = secret_dir.join("00000000000000000000.log");
     let mut bytes = std::fs::read(&segment)?;
     let header = BatchHeader::parse(&bytes)?;
     assert!(header.attributes.sealed(), "stored batches are marked sealed");

@@ -36,11 +36,8 @@ pub fn validate(buf: &[u8]) -> Result<BatchRef<'_>, BatchError> {
     let region = &buf[HEADER_LEN..];
     match batch.codec {
         // A sealed batch's records are ciphertext: the CRC (over what is stored) is all that can be checked here.
-        _ if batch.header.attributes.sealed() => {
-            if region.len() <= SEAL_OVERHEAD {
-                return Err(BatchError::Truncated);
-            }
-        }
+        _ if batch.header.attributes.sealed() && region.len() <= SEAL_OVERHEAD => return Err(BatchError::Truncated),
+        _ if batch.header.attributes.sealed() => {}
         Compression::None => check_region(region, &batch.header)?,
         _ if region.is_empty() => return Err(BatchError::Truncated),
         _ => {}

@@ -44,6 +44,10 @@ fn generate_key(path: &Path) {
     let out = Command::new(BIN).args(["key", "generate"]).arg(path).output().expect("key generate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("fingerprint"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).expect("key file").permissions());
+    assert_eq!(mode & 0o777, 0o600, "a key file is readable by its owner only");
+    let again = Command::new(BIN).args(["key", "generate"]).arg(path).output().expect("key generate");
+    assert!(!again.status.success(), "an existing key file is never overwritten");
 }
 
 async fn send(client: &Client, topic: &str, payloads: &[String]) -> anyhow::Result<()> {
@@ -120,6 +124,11 @@ async fn encrypted_topics_at_rest_restart_wrong_key_rotation_and_tampering() -> 
     generate_key(&key_b);
     let secrets: Vec<String> = (0..N).map(secret_payload).collect();
     let plains: Vec<String> = (0..N).map(|i| format!("PLAIN-PAYLOAD-{i:05}")).collect();
+
+    // The CLI's `topic create --encryption` takes exactly the two names (checked before connecting).
+    let out = Command::new(BIN).args(["topic", "create", "t", "--encryption", "rot13"]).output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected none or aes-256-gcm"), "{out:?}");
 
     // Without a master key, an encrypted topic cannot be created (a clear error); plain topics can.
     let server = start(&data, None);
@@ -217,6 +226,12 @@ async fn encrypted_topics_at_rest_restart_wrong_key_rotation_and_tampering() -> 
     assert!(said.contains("default/secret") && said.contains("default/rest-secret"), "{said}");
     let again = rotate(&data, &key_a, &key_b);
     assert!(again.status.success(), "a repeated rotation is harmless: {}", String::from_utf8_lossy(&again.stderr));
+    // With a wrong current key nothing changes (all or nothing).
+    let key_c = tmp.path().join("c.key");
+    generate_key(&key_c);
+    let wrong = rotate(&data, &key_c, &key_a);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrapped by master key"), "{wrong:?}");
     let server = start(&data, Some(&key_b));
     let client = connect(&server).await?;
     assert_eq!(read_all(&client, SECRET).await?, secrets);

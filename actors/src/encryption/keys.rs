@@ -36,7 +36,7 @@ pub enum KeyError {
         reason: String,
     },
     /// The wrapped key was made by another master key.
-    #[error("its data key is wrapped by master key {stored}, but the broker has master key {given}")]
+    #[error("its data key is wrapped by master key {stored}, not by master key {given}")]
     WrongMasterKey {
         /// Fingerprint stored with the wrapped key.
         stored: String,

@@ -4,13 +4,17 @@
 //! cargo run --example producer [ADDR]
 //! ```
 //!
-//! `ADDR` is the broker's TCP address (default `127.0.0.1:7070`). The topic `demo` (stream `default`, three
+//! `ADDR` is the broker's TCP address (default `127.0.0.1:7070`). It logs in as `CALLBOARD_USER` with
+//! `CALLBOARD_PASSWORD` (or with `CALLBOARD_TOKEN`); for the broker's first-start admin, whose password is in
+//! `callboard-data/admin-credentials`: `CALLBOARD_USER=admin CALLBOARD_PASSWORD=…`. The topic `demo` (stream `default`, three
 //! partitions) is created when missing. The example prints how many messages the broker acknowledged.
 
 #![allow(clippy::print_stdout)]
 
 use anyhow::Context;
-use callboard_client::{Client, ClientError, ErrorCode, Message, Producer, ProducerConfig, TopicConfig};
+use callboard_client::{
+    Client, ClientConfig, ClientError, Credentials, ErrorCode, Message, Producer, ProducerConfig, TopicConfig,
+};
 
 const STREAM: &str = "default";
 const TOPIC: &str = "demo";
@@ -19,7 +23,10 @@ const MESSAGES: u64 = 1000;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7070".to_string());
-    let client = Client::connect_tcp(&addr).await.with_context(|| format!("connecting to {addr}"))?;
+    let mut config = ClientConfig::tcp(addr.as_str());
+    config.credentials = Credentials::from_env();
+    anyhow::ensure!(config.credentials.is_some(), "set CALLBOARD_USER and CALLBOARD_PASSWORD (or CALLBOARD_TOKEN)");
+    let client = Client::connect(config).await.with_context(|| format!("connecting to {addr}"))?;
     ensure_topic(&client).await?;
 
     let mut producer = Producer::new(client.clone(), ProducerConfig::new(STREAM, TOPIC)).await?;

@@ -24,10 +24,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use callboard_client::{Client, Message, PollingStrategy, Producer, ProducerConfig, TopicConfig};
+use base64::prelude::{BASE64_STANDARD, Engine};
+use callboard_client::{Client, ClientConfig, Message, PollingStrategy, Producer, ProducerConfig, TopicConfig};
 use rand::{Rng, SeedableRng};
 
 const STREAM: &str = "default";
+/// The password the soak's broker gives its `admin` at first start (`CALLBOARD_ADMIN_PASSWORD`).
+const ADMIN_PASSWORD: &str = "soak-admin-password";
 const SDK_PARTITIONS: u32 = 3;
 /// Messages per REST produce request.
 const HTTP_BATCH: u64 = 10;
@@ -71,6 +74,7 @@ impl Serve {
             .arg(dir)
             .args(["--tcp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--amqp", "127.0.0.1:0", "--quic", "off"])
             .env("RUST_LOG", "warn")
+            .env("CALLBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -174,12 +178,13 @@ async fn read_partition(client: &Client, topic: &str, partition: u32) -> anyhow:
 fn http_producer(addr: String, topic: String, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>) {
     let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
     let url = format!("http://{addr}/api/v1/streams/{STREAM}/topics/{topic}/messages");
+    let auth = format!("Basic {}", BASE64_STANDARD.encode(format!("admin:{ADMIN_PASSWORD}")));
     let mut next = 0u64;
     while !stop.load(Ordering::Acquire) {
         let messages: Vec<_> =
             (next..next + HTTP_BATCH).map(|i| serde_json::json!({ "payload": format!("http:{i}") })).collect();
         let body = serde_json::json!({ "partitioning": { "partition": 0 }, "messages": messages });
-        match agent.post(&url).send_json(body) {
+        match agent.post(&url).header("Authorization", &auth).send_json(body) {
             Ok(r) if r.status().as_u16() == 201 => {
                 next += HTTP_BATCH;
                 acked.store(next, Ordering::Release);
@@ -261,7 +266,7 @@ struct Trial {
 
 async fn trial(args: &Args, dir: &Path, script: &Path, n: u32, rng: &mut impl Rng) -> anyhow::Result<Trial> {
     let serve = Serve::start(&args.bin, dir)?;
-    let client = Client::connect_tcp(serve.addr("tcp")).await?;
+    let client = Client::connect(ClientConfig::tcp(serve.addr("tcp")).with_password("admin", ADMIN_PASSWORD)).await?;
     if n > 1 {
         // The previous trial's data goes (deleted while nothing writes it), so every restart recovers about one
         // trial's worth and trials stay alike however many run.
@@ -320,7 +325,7 @@ async fn trial(args: &Args, dir: &Path, script: &Path, n: u32, rng: &mut impl Rn
     drop(client);
 
     let serve = Serve::start(&args.bin, dir)?;
-    let client = Client::connect_tcp(serve.addr("tcp")).await?;
+    let client = Client::connect(ClientConfig::tcp(serve.addr("tcp")).with_password("admin", ADMIN_PASSWORD)).await?;
     let mut checks = BTreeMap::new();
     let mut sdk_parts = Vec::new();
     for p in 0..SDK_PARTITIONS {

@@ -29,6 +29,7 @@ for round in $(seq 1 "$RUNS"); do
   for codec in "${CODECS[@]}"; do
     DATA=$(mktemp -d)
     LOG="$DATA.log"
+    export CALLBOARD_DATA_DIR=$DATA  # client commands log in with the admin-credentials file written there
     "$BIN" serve --data-dir "$DATA" --tcp 127.0.0.1:0 --quic off --http off --amqp off >"$LOG" 2>/dev/null &
     SERVER=$!
     for _ in $(seq 1 100); do grep -q '^ready' "$LOG" && break; sleep 0.1; done

@@ -19,6 +19,8 @@ RESULTS=$(mktemp)
 IPERF=""
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; [[ -n "$IPERF" ]] && kill $IPERF 2>/dev/null;
   rm -rf "$DATA" "$LOG" "$RESULTS"' EXIT
+# Client commands log in with the admin-credentials file the broker writes into its data directory.
+export CALLBOARD_DATA_DIR=$DATA
 "$BIN" serve --data-dir "$DATA" --tcp 127.0.0.1:0 --quic 127.0.0.1:0 --http off --amqp off >"$LOG" 2>/dev/null &
 SERVER=$!
 for _ in $(seq 1 100); do grep -q '^ready' "$LOG" && break; sleep 0.1; done

@@ -19,6 +19,7 @@ start() {
   : >"$out"
   local t0
   t0=$(date +%s.%N)
+  export CALLBOARD_DATA_DIR=$data/d  # client commands log in with the admin-credentials file written there
   RUST_LOG=warn "$bin" serve --data-dir "$data/d" --tcp 127.0.0.1:0 --quic off --http off --amqp off >"$out" &
   pid=$!
   until grep -q '^ready' "$out"; do

@@ -33,7 +33,7 @@ impl Server {
 }
 
 fn cli(server: &Server, args: &[&str]) -> Output {
-    Command::new(BIN).args(args).args(["--server", &server.tcp]).env("RUST_LOG", "warn").output().expect("run cli")
+    server.serve.cli().args(args).args(["--server", &server.tcp]).env("RUST_LOG", "warn").output().expect("run cli")
 }
 
 fn ok(server: &Server, args: &[&str]) -> String {
@@ -43,7 +43,9 @@ fn ok(server: &Server, args: &[&str]) -> String {
 }
 
 fn send_stdin(server: &Server, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut child = server
+        .serve
+        .cli()
         .arg("send")
         .args(args)
         .args(["--server", &server.tcp])
@@ -109,7 +111,9 @@ fn send_consume_restart_and_group_split() {
     // Two group members split a 4-partition topic.
     ok(&server, &["topic", "create", "quad", "--partitions", "4"]);
     let spawn_member = || {
-        Command::new(BIN)
+        server
+            .serve
+            .cli()
             .args(["consume", "quad", "--group", "g", "--follow", "--format", "json", "--server", &server.tcp])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -209,7 +213,9 @@ fn errors_are_clear() {
 
     // QUIC with the generated certificate works for admin commands.
     let ca = dir.path().join("tls").join("quic-cert.pem");
-    let out = Command::new(BIN)
+    let out = server
+        .serve
+        .cli()
         .args(["topic", "create", "viaquic", "--quic", &server.quic])
         .arg("--ca")
         .arg(&ca)
@@ -228,6 +234,8 @@ fn example(name: &str, server: &Server) -> String {
         .args(["run", "--quiet", "--example", name, "--", &server.tcp])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "warn")
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", serve::ADMIN_PASSWORD)
         .output()
         .expect("run cargo");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -350,7 +358,9 @@ fn client_commands_are_quiet_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let run = |extra: &[&str]| {
-        Command::new(BIN)
+        server
+            .serve
+            .cli()
             .args(["topic", "list"])
             .args(extra)
             .args(["--server", &server.tcp])

@@ -71,9 +71,12 @@ fn http_payloads(http: &str, topic: &str) -> Vec<String> {
 async fn every_codec_is_stored_as_sent_and_read_back_by_sdk_poll_and_http() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let server = Serve::start(dir.path(), &["tcp", "quic", "http"]);
-    let client = Client::connect_tcp(server.addr("tcp")).await?;
+    let client = Client::connect(server.tcp_config()).await?;
     let ca = dir.path().join("tls").join("quic-cert.pem");
-    let quic = Client::connect(callboard_client::ClientConfig::quic(server.addr("quic"), ca)).await?;
+    let quic = Client::connect(
+        callboard_client::ClientConfig::quic(server.addr("quic"), ca).with_password("admin", serve::ADMIN_PASSWORD),
+    )
+    .await?;
     client.create_stream(STREAM).await?;
     let n = 1000u64;
     let expected: Vec<String> = (0..n).map(payload).collect();
@@ -157,7 +160,7 @@ fn restamp_crc(batch: &mut [u8]) {
 async fn bombs_and_corrupt_compressed_batches_are_refused_over_the_wire() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let server = Serve::start(dir.path(), &["tcp"]);
-    let client = Client::connect_tcp(server.addr("tcp")).await?;
+    let client = Client::connect(server.tcp_config()).await?;
     client.create_stream(STREAM).await?;
     client.create_topic(STREAM, "t", topic(1 << 20)).await?;
     let target = || ProduceTarget::Partition(0);
@@ -207,7 +210,7 @@ async fn bombs_and_corrupt_compressed_batches_are_refused_over_the_wire() -> any
 async fn message_ids_are_deduplicated_in_compressed_batches_also_after_a_restart() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let server = Serve::start(dir.path(), &["tcp"]);
-    let client = Client::connect_tcp(server.addr("tcp")).await?;
+    let client = Client::connect(server.tcp_config()).await?;
     client.create_stream(STREAM).await?;
     let config = TopicConfig {
         dedup: Some(callboard_client::DedupWindow { max_ids: 1000, max_age_ms: 3_600_000 }),
@@ -236,7 +239,7 @@ async fn message_ids_are_deduplicated_in_compressed_batches_also_after_a_restart
     // After a restart the window is rebuilt from the compressed batches on disk.
     server.stop();
     let server = Serve::start(dir.path(), &["tcp"]);
-    let client = Client::connect_tcp(server.addr("tcp")).await?;
+    let client = Client::connect(server.tcp_config()).await?;
     let again = client.produce_batch(STREAM, "d", target(), batch(&[5, 1, 6])).await?;
     assert_eq!((again.stored, again.duplicates), (1, 2));
     assert_eq!(client.topic(STREAM, "d").await?.partitions[0].log_end, 6);
@@ -249,6 +252,8 @@ fn cli(tcp: &str, args: &[&str], input: Option<&[u8]>) -> String {
         .args(args)
         .args(["--server", tcp])
         .env("RUST_LOG", "warn")
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", serve::ADMIN_PASSWORD)
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

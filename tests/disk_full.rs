@@ -57,7 +57,7 @@ async fn a_full_disk_refuses_writes_clearly_keeps_serving_and_recovers() {
     std::fs::write(&filler, vec![7u8; 16 << 20]).unwrap();
     let data = dir.path().join("data");
     let server = Serve::start(&data, &["tcp"]);
-    let client = Client::connect_tcp(server.addr("tcp")).await.unwrap();
+    let client = Client::connect(server.tcp_config()).await.unwrap();
     client.create_topic("default", "full", TopicConfig::default()).await.unwrap();
 
     let payload = vec![b'x'; 64 << 10];

@@ -74,6 +74,18 @@ pub enum Credentials {
     Token(String),
 }
 
+impl Credentials {
+    /// The credentials the environment names, as the `callboard` CLI reads them: `CALLBOARD_TOKEN`, else
+    /// `CALLBOARD_USER` with `CALLBOARD_PASSWORD`; `None` when neither is set.
+    pub fn from_env() -> Option<Credentials> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(token) = var("CALLBOARD_TOKEN") {
+            return Some(Credentials::Token(token));
+        }
+        Some(Credentials::Password { user: var("CALLBOARD_USER")?, password: var("CALLBOARD_PASSWORD")? })
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -2,6 +2,8 @@
 //!
 //! The async Rust SDK of Callboard, over TCP or QUIC.
 //!
+//! - [`ClientConfig`]: where to connect and how to log in ([`Credentials`]: a user and password, or a personal access
+//!   token); the broker serves nothing before the login.
 //! - [`Client`]: one multiplexed connection (requests are pipelined by correlation id and answered in any order)
 //!   with every admin, data and group call, and the generic [`Client::call`]. A failed connection fails its waiting
 //!   requests with a retriable error; the next call reconnects and repeats the handshake.
@@ -14,7 +16,8 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), callboard_client::ClientError> {
 //! use callboard_client::*;
-//! let client = Client::connect_tcp("127.0.0.1:7070").await?;
+//! let config = ClientConfig::tcp("127.0.0.1:7070").with_password("admin", "the admin password");
+//! let client = Client::connect(config).await?;
 //! client.create_topic("default", "orders", TopicConfig { partitions: 3, ..Default::default() }).await?;
 //! let mut producer = Producer::new(client.clone(), ProducerConfig::new("default", "orders")).await?;
 //! producer.send(Message::new("hello")).await?;
@@ -34,6 +37,7 @@ mod producer;
 mod split;
 mod tls;
 mod transport;
+mod users;
 
 pub use client::Client;
 pub use config::{ClientConfig, Credentials, DEFAULT_MAX_DECOMPRESSED, DEFAULT_REQUEST_TIMEOUT, Transport};

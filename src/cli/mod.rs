@@ -4,10 +4,12 @@ mod admin;
 mod bench;
 mod connect;
 mod consume;
+mod credentials;
 mod group;
 mod key;
 mod log_check;
 mod output;
+mod security;
 mod send;
 mod serve;
 
@@ -74,6 +76,32 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Create, list, change and delete users; grant and revoke permissions.
+    User {
+        #[command(subcommand)]
+        command: security::UserCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create, list and revoke personal access tokens.
+    Token {
+        #[command(subcommand)]
+        command: security::TokenCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Log in with a password and keep a token for this server in ~/.config/callboard/credentials.toml.
+    Login(security::LoginArgs),
+    /// Revoke and forget the token `login` stored for this server.
+    Logout {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show who the credentials log in as, with their permissions.
+    Whoami {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Load tool: measure throughput and latency against a running broker.
     Bench(bench::BenchArgs),
     /// Generate a master key for encryption at rest, or rotate it (re-wrapping the topics' data keys).
@@ -118,6 +146,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Consume(args) => consume::run(args).await,
             Command::Group { command, client } => group::run(command, &client).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::User { command, client } => security::user(command, &client).await,
+            Command::Token { command, client } => security::token(command, &client).await,
+            Command::Login(args) => security::login(args).await,
+            Command::Logout { client } => security::logout(&client).await,
+            Command::Whoami { client } => security::whoami(&client).await,
             Command::Serve(_) | Command::Log { .. } | Command::Key { .. } => unreachable!("handled above"),
         }
     })

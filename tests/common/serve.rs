@@ -64,6 +64,11 @@ impl Serve {
         command
     }
 
+    /// An SDK configuration for the TCP listener, logged in as the admin.
+    pub fn tcp_config(&self) -> callboard_client::ClientConfig {
+        callboard_client::ClientConfig::tcp(self.addr("tcp")).with_password("admin", ADMIN_PASSWORD)
+    }
+
     /// The address a listener printed.
     pub fn addr(&self, name: &str) -> &str {
         let found = self.listeners.iter().find(|(n, _)| n == name);

@@ -42,8 +42,9 @@ const REQUESTS_COUNTER: &str = "callboard_gateway_requests_total";
 enum Step {
     /// Send this answer and go on.
     Answer(Answer),
-    /// Send the answer of this future when it completes.
-    Pending(BoxFuture<'static, Answer>),
+    /// Send the answer of this future when it completes; `true` for a security API's answer, which carries no data
+    /// and so is still delivered when that very request ended the login (revoking one's own token).
+    Pending(BoxFuture<'static, Answer>, bool),
     /// Send this answer and stop reading: the session closes.
     Close(Answer),
     /// Wait for this login (reading nothing more meanwhile), then answer it.
@@ -73,7 +74,7 @@ impl<'a> Reader<'a> {
         let max_in_flight = ctx.config.max_in_flight.max(1);
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut buffers = ReadBuffers::default();
-        let mut in_flight: FuturesUnordered<BoxFuture<'static, Answer>> = FuturesUnordered::new();
+        let mut in_flight: FuturesUnordered<BoxFuture<'static, (Answer, bool)>> = FuturesUnordered::new();
         // A request cut from the buffer that does not fit in the byte budget yet; nothing more is read meanwhile.
         let mut held: Option<RequestFrameMut> = None;
         // `reading`: more bytes may come; `decoding`: frames may still be cut from the buffer (false after a fatal
@@ -107,11 +108,14 @@ impl<'a> Reader<'a> {
                         let charge = self.budget.charge(cost);
                         match self.on_frame(frame) {
                             // The request's bytes stay charged until its answer is ready.
-                            Step::Pending(future) => Step::Pending(Box::pin(async move {
-                                let answer = future.await;
-                                drop(charge);
-                                answer
-                            })),
+                            Step::Pending(future, no_data) => Step::Pending(
+                                Box::pin(async move {
+                                    let answer = future.await;
+                                    drop(charge);
+                                    answer
+                                }),
+                                no_data,
+                            ),
                             step => step,
                         }
                     }
@@ -142,8 +146,8 @@ impl<'a> Reader<'a> {
                         }
                         answer
                     }
-                    Step::Pending(future) => {
-                        in_flight.push(future);
+                    Step::Pending(future, no_data) => {
+                        in_flight.push(Box::pin(async move { (future.await, no_data) }));
                         continue;
                     }
                     Step::Answer(answer) => answer,
@@ -169,12 +173,15 @@ impl<'a> Reader<'a> {
             let mut into = (&mut buf).limit(limit);
             tokio::select! {
                 biased;
-                Some(answer) = in_flight.next(), if !in_flight.is_empty() => {
+                Some((answer, no_data)) = in_flight.next(), if !in_flight.is_empty() => {
                     deadline.as_mut().reset(Instant::now() + ctx.config.idle_timeout);
                     // An answer is delivered only while the login still holds (a long poll may outlive it).
                     let answer = match self.revoked() {
                         None => answer,
                         Some(e) => {
+                            if no_data && !self.queue(&answers, answer).await {
+                                return;
+                            }
                             in_flight.clear();
                             (reading, decoding, held) = (false, false, None);
                             Answer::broker_error(0, &e)
@@ -304,7 +311,7 @@ impl<'a> Reader<'a> {
         }
         match dispatch(&self.ctx.broker, principal, api, frame, self.ctx.config.max_frame) {
             Dispatched::Ready(answer) => Step::Answer(answer),
-            Dispatched::Pending(future) => Step::Pending(future),
+            Dispatched::Pending(future) => Step::Pending(future, api.is_security()),
         }
     }
 

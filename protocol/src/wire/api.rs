@@ -110,6 +110,12 @@ impl ApiKey {
         (r.min..=r.max).contains(&version)
     }
 
+    /// Whether this is one of the security APIs (logging in, users, grants, tokens: keys 60–79), whose answers carry
+    /// no stream data.
+    pub fn is_security(self) -> bool {
+        (60..80).contains(&self.as_u16())
+    }
+
     /// The version ranges of every API, as the handshake announces them.
     pub fn all_versions() -> Vec<ApiVersionRange> {
         Self::ALL.iter().map(|k| k.versions()).collect()

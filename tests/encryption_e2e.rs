@@ -159,6 +159,16 @@ async fn encrypted_topics_at_rest_restart_wrong_key_rotation_and_tampering() -> 
         .send_json(serde_json::json!({ "name": "bad", "encryption": "rot13" }));
     assert!(matches!(bad, Err(ureq::Error::StatusCode(400))), "{bad:?}");
 
+    // The CLI creates one too, and `topic describe` names its encryption.
+    let tcp = server.addr("tcp").to_string();
+    let cli = |args: &[&str]| {
+        let out = server.cli().args(args).args(["--server", &tcp]).output().expect("cli");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli(&["topic", "create", "cli-secret", "--encryption", "aes-256-gcm"]);
+    assert!(cli(&["topic", "describe", "cli-secret"]).contains("encryption aes-256-gcm"));
+
     send(&client, SECRET, &secrets).await?;
     send(&client, PLAIN, &plains).await?;
     assert_eq!(read_all(&client, SECRET).await?, secrets);
@@ -223,7 +233,9 @@ async fn encrypted_topics_at_rest_restart_wrong_key_rotation_and_tampering() -> 
     let out = rotate(&data, &key_a, &key_b);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("default/secret") && said.contains("default/rest-secret"), "{said}");
+    for topic in ["default/secret", "default/rest-secret", "default/cli-secret"] {
+        assert!(said.contains(topic), "{said}");
+    }
     let again = rotate(&data, &key_a, &key_b);
     assert!(again.status.success(), "a repeated rotation is harmless: {}", String::from_utf8_lossy(&again.stderr));
     // With a wrong current key nothing changes (all or nothing).

@@ -8,7 +8,8 @@
 //!   cost of the path alone).
 //!
 //! The gateway and broker run in-process on a data directory under `CALLBOARD_BENCH_DIR` (default: the system temp
-//! directory); the queue is purged between samples (outside the timing) so the log stays small.
+//! directory); the queue is purged between samples (outside the timing) so the log stays small. The client logs in
+//! as the broker's admin, so the measured path includes the per-message permission check.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -32,6 +33,9 @@ const IN_FLIGHT: u64 = 100;
 const SIZE: usize = 1000;
 /// Messages written at a time while the window allows.
 const WRITE_CHUNK: u64 = 10;
+
+/// The bench broker's admin password (the client logs in as the admin, and every publish is authorized).
+const PASSWORD: &str = "bench-admin-password";
 
 fn bench_dir() -> TempDir {
     match std::env::var_os("CALLBOARD_BENCH_DIR") {
@@ -77,7 +81,7 @@ impl Client {
         }
     }
 
-    /// Handshake (PLAIN guest/guest, no heartbeat), channel 1 open in confirm mode, `queue` declared.
+    /// Handshake (PLAIN as the admin, no heartbeat), channel 1 open in confirm mode, `queue` declared.
     async fn open(addr: SocketAddr, queue: &str, durable: bool) -> Client {
         let socket = TcpStream::connect(addr).await.expect("connect");
         socket.set_nodelay(true).expect("nodelay");
@@ -87,7 +91,7 @@ impl Client {
         let start_ok = conn::StartOk {
             client_properties: Default::default(),
             mechanism: "PLAIN".into(),
-            response: "\0guest\0guest".into(),
+            response: format!("\0admin\0{PASSWORD}").into(),
             locale: "en_US".into(),
         };
         c.send(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::StartOk(start_ok)))).await;
@@ -160,7 +164,11 @@ fn publish_confirm(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let dir = bench_dir();
     let (broker, gateway) = rt.block_on(async {
-        let broker = Broker::start(BrokerConfig::with_data_dir(dir.path())).await.expect("broker");
+        let config = BrokerConfig {
+            admin_password: Some(callboard::actors::auth::Secret::new(PASSWORD)),
+            ..BrokerConfig::with_data_dir(dir.path())
+        };
+        let broker = Broker::start(config).await.expect("broker");
         let addr = "127.0.0.1:0".parse().expect("addr");
         let gateway = AmqpGateway::bind(addr, broker.clone(), AmqpConfig::default()).await.expect("gateway");
         (broker, gateway)

@@ -29,7 +29,7 @@ use callboard_client::{Client, ClientConfig, Message, PollingStrategy, Producer,
 use rand::{Rng, SeedableRng};
 
 const STREAM: &str = "default";
-/// The password the soak's broker gives its `admin` at first start (`CALLBOARD_ADMIN_PASSWORD`).
+/// The admin password the soak's broker is started with (`CALLBOARD_ADMIN_PASSWORD`); pika logs in with it.
 const ADMIN_PASSWORD: &str = "soak-admin-password";
 const SDK_PARTITIONS: u32 = 3;
 /// Messages per REST produce request.
@@ -200,6 +200,8 @@ fn amqp_publisher(script: &Path, addr: &str, queue: &str) -> anyhow::Result<(Chi
     let mut child = Command::new("python3")
         .arg(script)
         .args(["publish", host, port, queue])
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting python3 (pika)")?;
@@ -219,7 +221,12 @@ fn amqp_publisher(script: &Path, addr: &str, queue: &str) -> anyhow::Result<(Chi
 /// Runs the pika script's `drain` (answers the bodies) or `delete` mode on a queue.
 fn amqp_call(script: &Path, addr: &str, mode: &str, queue: &str) -> anyhow::Result<Vec<String>> {
     let (host, port) = addr.rsplit_once(':').context("amqp address")?;
-    let out = Command::new("python3").arg(script).args([mode, host, port, queue]).output()?;
+    let out = Command::new("python3")
+        .arg(script)
+        .args([mode, host, port, queue])
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", ADMIN_PASSWORD)
+        .output()?;
     anyhow::ensure!(out.status.success(), "pika {mode} {queue} failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout)?;
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();

@@ -1,8 +1,11 @@
 //! The web console in a real headless browser: starts `callboard serve` with its HTTP listener, then Chromium through
-//! chromedriver (W3C WebDriver), and drives the console as an operator would: creates a topic from the form, sees it
+//! chromedriver (W3C WebDriver), and drives the console as an operator would: sees only the sign-in page until it
+//! signs in (a wrong password is refused there), creates a topic from the form, sees it
 //! listed, opens it, produces messages from the form, reads them back in the message browser (text, JSON and hex
 //! views), consumes with the CLI as a group and watches the group's lag on the groups pages change, checks the
-//! overview's live figures, shows an API error in the banner, and the "server went away" banner.
+//! overview's live figures, shows an API error in the banner, manages users on the Users page (create, grant,
+//! disable), signs out (its token is revoked) and in as a read-only user who sees only what was granted, is sent back
+//! to the sign-in page when its token is revoked, and the "server went away" banner.
 //!
 //! Chromium and chromedriver are required (`scripts/install-test-deps.sh` installs them): the test fails, it does not
 //! skip, when they are missing. `CALLBOARD_CHROMIUM` and `CALLBOARD_CHROMEDRIVER` override their paths. With
@@ -29,6 +32,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_callboard");
 /// How long any one UI condition may take to appear.
 const UI_WAIT: Duration = Duration::from_secs(15);
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// The `admin` password the test broker starts with (`CALLBOARD_ADMIN_PASSWORD`).
+const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// `Authorization` of the admin.
+fn admin_auth() -> String {
+    format!("Basic {}", BASE64.encode(format!("admin:{ADMIN_PASSWORD}")))
+}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -82,6 +92,7 @@ fn start_server(procs: &mut Processes, data_dir: &Path) -> (String, String) {
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "warn")
+        .env("CALLBOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -318,7 +329,7 @@ impl WebDriver {
     }
 }
 
-/// The REST API, to check what the UI did and to add traffic.
+/// The REST API as the admin, to check what the UI did and to add traffic.
 struct Rest {
     agent: ureq::Agent,
     base: String,
@@ -326,13 +337,21 @@ struct Rest {
 
 impl Rest {
     fn get(&self, path: &str) -> Value {
-        let mut res = self.agent.get(&format!("{}/api/v1{path}", self.base)).call().expect("GET");
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut res = self.agent.get(&url).header("authorization", admin_auth()).call().expect("GET");
         assert!(res.status().is_success(), "GET {path}: {}", res.status());
         res.body_mut().read_json().expect("JSON")
     }
 
+    fn delete(&self, path: &str) {
+        let url = format!("{}/api/v1{path}", self.base);
+        let res = self.agent.delete(&url).header("authorization", admin_auth()).call().expect("DELETE");
+        assert!(res.status().is_success(), "DELETE {path}: {}", res.status());
+    }
+
     fn post(&self, path: &str, body: Value) -> Value {
-        let mut res = self.agent.post(&format!("{}/api/v1{path}", self.base)).send_json(&body).expect("POST");
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut res = self.agent.post(&url).header("authorization", admin_auth()).send_json(&body).expect("POST");
         let status = res.status();
         let v: Value = res.body_mut().read_json().unwrap_or(Value::Null);
         assert!(status.is_success(), "POST {path}: {status} {v}");
@@ -354,6 +373,8 @@ fn consume_as_group(tcp: &str, topic: &str, group: &str, count: u32) -> String {
     let out = Command::new(BIN)
         .args(["consume", topic, "--server", tcp, "--group", group, "--count", &count.to_string()])
         .env("RUST_LOG", "warn")
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", ADMIN_PASSWORD)
         .output()
         .expect("run callboard consume");
     assert!(out.status.success(), "consume failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -381,8 +402,20 @@ fn console_drives_topics_messages_and_groups() {
     wd.set_viewport(1280, 800);
     step(started, "browser up");
 
-    // Topics page: create a topic from the form.
+    // Signed out, the browser sees the sign-in page and nothing else; a wrong password is refused there.
     wd.goto(&format!("{origin}/#/topics"));
+    wait_signed_out(&wd);
+    assert_eq!(wd.script("return document.getElementById('shell').hidden", vec![]), json!(true));
+    assert_eq!(wd.text("[data-testid=current-stream]"), None, "no page was rendered");
+    sign_in(&wd, "admin", "not-the-password");
+    wd.wait_text("[data-testid=login-error]", "the refused sign-in", |t| t.starts_with("Sign-in refused"));
+    sign_in(&wd, "admin", ADMIN_PASSWORD);
+    wd.wait_text("[data-testid=whoami]", "the signed-in user", |t| t == "admin");
+    let token = wd.script("return JSON.parse(sessionStorage.getItem('callboard.console.session')).token", vec![]);
+    assert!(token.as_str().is_some_and(|t| t.starts_with("cbt_")), "the session's token: {token}");
+    step(started, "signed in through the sign-in page");
+
+    // Topics page: create a topic from the form.
     wd.wait_text("[data-testid=current-stream]", "the topics page of the default stream", |t| t == "default");
     wd.fill("#topic-name", "orders");
     wd.fill("#topic-partitions", "2");
@@ -472,7 +505,8 @@ fn console_drives_topics_messages_and_groups() {
 
     // Overview: live figures from the server.
     wd.click("#nav-overview");
-    wd.wait_text("#stat-topics", "the topic count", |t| t == "1");
+    // `orders` and the broker's audit log (`default/$audit`).
+    wd.wait_text("#stat-topics", "the topic count", |t| t == "2");
     wd.wait_text("[data-testid=\"overview-topic-default-orders\"] td:nth-child(4)", "orders' message count", |t| {
         t == "10"
     });
@@ -508,6 +542,9 @@ fn console_drives_topics_messages_and_groups() {
         step(started, &format!("screenshot saved to {path}"));
     }
 
+    users_and_sessions(&wd, &rest, &origin);
+    step(started, "users page, sign-out, a read-only user, a revoked session");
+
     // The server goes away: the console says so.
     procs.kill_server();
     wd.wait_text("[data-testid=offline-banner]", "the offline banner", |t| t.contains("Lost contact with the broker"));
@@ -515,6 +552,77 @@ fn console_drives_topics_messages_and_groups() {
     step(started, "server stopped: the console says so");
     drop(procs);
     step(started, "done");
+}
+
+/// Waits until the sign-in page is shown.
+fn wait_signed_out(wd: &WebDriver) {
+    wait_for("the sign-in page", UI_WAIT, || {
+        let shown = wd.script("return document.getElementById('login-page').hidden === false", vec![]);
+        (shown == json!(true)).then_some(())
+    });
+}
+
+/// Fills in and submits the sign-in form.
+fn sign_in(wd: &WebDriver, user: &str, password: &str) {
+    wd.fill("#login-user", user);
+    wd.fill("#login-password", password);
+    wd.click("#login-submit");
+}
+
+/// The Users page (create a user, grant, disable and enable), signing out (the token is revoked), a read-only user's
+/// console, and a revoked session sent back to the sign-in page; ends signed in as the admin on the overview.
+fn users_and_sessions(wd: &WebDriver, rest: &Rest, origin: &str) {
+    wd.click("#nav-users");
+    wd.wait_text("[data-testid=\"user-state-admin\"]", "the admin in the users list", |t| t == "enabled");
+    wd.fill("#user-name", "viewer");
+    wd.fill("#user-password", "viewer-password");
+    wd.click("[data-testid=create-user-submit]");
+    wd.wait_text("[data-testid=success-banner]", "the created banner", |t| t.contains("Created user viewer"));
+    wd.wait_text("[data-testid=\"user-grants-viewer\"]", "the new user's grants", |t| t == "none");
+    wd.choose("#grant-user", "viewer");
+    wd.choose("#grant-scope", "topic");
+    wd.fill("#grant-stream", "default");
+    wd.fill("#grant-topic", "orders");
+    wd.choose("#grant-permission", "read");
+    wd.click("[data-testid=grant-submit]");
+    wd.wait_text("[data-testid=\"user-grants-viewer\"]", "the granted permission", |t| t == "default/orders: read");
+    let viewer = rest.get("/users/viewer");
+    assert_eq!(viewer["grants"]["topics"]["default"]["orders"], json!(["read"]), "{viewer}");
+    wd.click("[data-testid=\"toggle-user-viewer\"]");
+    wd.wait_text("[data-testid=\"user-state-viewer\"]", "the disabled user", |t| t == "disabled");
+    assert_eq!(rest.get("/users/viewer")["enabled"], json!(false));
+    wd.click("[data-testid=\"toggle-user-viewer\"]");
+    wd.wait_text("[data-testid=\"user-state-viewer\"]", "the enabled user", |t| t == "enabled");
+
+    // Signing out revokes the session's token.
+    assert_eq!(rest.get("/tokens?user=admin").as_array().map(Vec::len), Some(1), "the console's token");
+    wd.click("#logout");
+    wait_signed_out(wd);
+    wait_for("the admin's console token revoked", UI_WAIT, || {
+        rest.get("/tokens?user=admin").as_array().is_some_and(Vec::is_empty).then_some(())
+    });
+
+    // The read-only user sees what it was granted, and no Users page.
+    sign_in(wd, "viewer", "viewer-password");
+    wd.wait_text("[data-testid=whoami]", "the viewer signed in", |t| t == "viewer");
+    assert_eq!(wd.script("return document.getElementById('nav-users-item').hidden", vec![]), json!(true));
+    wd.goto(&format!("{origin}/#/streams/default/topics"));
+    wd.wait_text("[data-testid=\"topic-row-orders\"] td:nth-child(2)", "orders for the viewer", |t| t == "2");
+    let rows = wd.script("return document.querySelectorAll('[data-testid^=\"topic-row-\"]').length", vec![]);
+    assert_eq!(rows, json!(1), "the viewer sees only orders");
+
+    // Its token revoked behind its back, the console goes back to the sign-in page and says why.
+    let tokens = rest.get("/tokens?user=viewer");
+    let id = tokens[0]["id"].as_str().expect("the viewer's token id").to_string();
+    rest.delete(&format!("/tokens/{id}"));
+    wd.wait_text("[data-testid=login-error]", "the ended session", |t| t.contains("session ended"));
+    wait_signed_out(wd);
+    assert_eq!(wd.script("return sessionStorage.getItem('callboard.console.session')", vec![]), Value::Null);
+
+    sign_in(wd, "admin", ADMIN_PASSWORD);
+    wd.wait_text("[data-testid=whoami]", "the admin signed in again", |t| t == "admin");
+    wd.click("#nav-overview");
+    wd.find("#chart-messages");
 }
 
 /// Adds topics, traffic that rises and falls, and a consumer group reading along; waits for the overview's chart to
@@ -526,6 +634,8 @@ fn screenshot_with_traffic(wd: &WebDriver, rest: &Rest, tcp: &str, path: &Path) 
     let reader = Command::new(BIN)
         .args(["consume", "clickstream", "--server", tcp, "--group", "analytics", "--follow"])
         .env("RUST_LOG", "warn")
+        .env("CALLBOARD_USER", "admin")
+        .env("CALLBOARD_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -553,7 +663,7 @@ fn screenshot_with_traffic(wd: &WebDriver, rest: &Rest, tcp: &str, path: &Path) 
             }
         })
     };
-    wd.wait_text("#stat-topics", "four topics", |t| t == "4");
+    wd.wait_text("#stat-topics", "four topics and the audit log", |t| t == "5");
     // At 2 s per sample, about a minute of history (the chart's axis spans at least a minute).
     let samples = wait_for("29 throughput samples", Duration::from_secs(90), || {
         let n = wd.script(

@@ -39,6 +39,7 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "js/pages/topic.js",
     "js/pages/groups.js",
     "js/pages/group.js",
+    "js/pages/users.js",
 ];
 
 /// The `Content-Type` of an embedded file, from its extension.

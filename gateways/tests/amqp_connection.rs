@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use amq_protocol::frame::AMQPFrame;
 use amq_protocol::protocol::{AMQPClass, basic, channel as chan, connection as conn, tx};
-use common::{Raw, Server, bounded, code};
+use common::{ADMIN_PASSWORD, Raw, Server, bounded, code};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
@@ -28,21 +28,20 @@ async fn handshake_auth_vhosts_and_channels() {
         assert_ne!(ch2.id(), 0);
         c.close(200, "bye".into()).await.expect("close");
 
-        let addr = server.gateway.local_addr();
-        let amqplain = format!("amqp://guest:guest@{addr}/%2f?auth_mechanism=amqplain");
+        let amqplain = format!("{}?auth_mechanism=amqplain", server.uri);
         let c = Connection::connect(&amqplain, ConnectionProperties::default()).await.expect("AMQPLAIN");
         c.close(200, "bye".into()).await.expect("close");
 
-        let bad = format!("amqp://guest:wrong@{addr}/%2f");
+        let bad = server.uri_as("admin", "wrong-password", "%2f");
         let err = Connection::connect(&bad, ConnectionProperties::default()).await.expect_err("bad password");
         assert_eq!(code(&err), Some(403), "{err}");
 
-        let unknown = format!("amqp://guest:guest@{addr}/nope");
+        let unknown = server.uri_as("admin", ADMIN_PASSWORD, "nope");
         let err = Connection::connect(&unknown, ConnectionProperties::default()).await.expect_err("unknown vhost");
         assert_eq!(code(&err), Some(530), "{err}");
 
         server.broker.create_stream("tenant").await.expect("stream");
-        let vhost = format!("amqp://guest:guest@{addr}/tenant");
+        let vhost = server.uri_as("admin", ADMIN_PASSWORD, "tenant");
         let c = Connection::connect(&vhost, ConnectionProperties::default()).await.expect("vhost = stream");
         c.close(200, "bye".into()).await.expect("close");
     })

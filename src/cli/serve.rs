@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// else the key itself from CALLBOARD_MASTER_KEY. Without one, encrypted topics stay offline.
     #[arg(long, env = "CALLBOARD_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// Serve /metrics without credentials (otherwise it needs the read_metrics permission).
+    #[arg(long, env = "CALLBOARD_METRICS_PUBLIC")]
+    metrics_public: bool,
 }
 
 /// Settings after merging defaults, file, environment and flags.
@@ -81,6 +84,7 @@ struct Settings {
     gateway: GatewayConfig,
     max_partitions: Option<usize>,
     master_key: Option<callboard::actors::encryption::MasterKey>,
+    metrics_public: bool,
 }
 
 /// Largest `--max-partitions` accepted.
@@ -133,12 +137,17 @@ impl Settings {
             gateway,
             max_partitions,
             master_key: super::key::master_key(args.master_key_file.as_deref())?,
+            metrics_public: args.metrics_public,
         })
     }
 
     /// The HTTP gateway's limits: `max_connections` applies to it like to every listener.
     fn http_config(&self) -> HttpConfig {
-        HttpConfig { max_connections: self.gateway.max_connections, ..HttpConfig::default() }
+        HttpConfig {
+            max_connections: self.gateway.max_connections,
+            metrics_public: self.metrics_public,
+            ..HttpConfig::default()
+        }
     }
 }
 

@@ -1,23 +1,35 @@
 """Checks Callboard's AMQP 0-9-1 gateway with pika (the RabbitMQ Python client).
 
-Usage: pika_check.py before|after HOST PORT
+Usage: CALLBOARD_PASSWORD=... [CALLBOARD_USER=...] pika_check.py before|reader|after HOST PORT
 
 before: publisher confirms, consume with acks, nack with requeue (redelivered), fanout and topic exchanges,
         dead-lettering (a TTL queue with a dead-letter exchange and no consumer: the message arrives in the
         dead-letter queue after the TTL, with x-death), and leaves 3 persistent messages in the durable queue 'pika-durable' (and 1 in the non-durable 'pika-temp').
+        Also leaves one message in 'pika-ro' for the reader phase. Run as the admin.
+reader: run as a user with only `read` on the default stream: guest/guest and a wrong password are refused, the
+        message in 'pika-ro' is read, a publish and a queue declaration are refused with 403.
 after:  (after a broker restart) the durable queue still holds exactly those 3 messages with their properties;
         the non-durable queue is gone.
 Prints 'pika-check PHASE ok' and exits 0 on success; any failure raises.
 """
 
+import os
 import sys
 import time
 
 import pika
 
 
+def credentials():
+    """The user (CALLBOARD_USER, default admin) and password (CALLBOARD_PASSWORD, required) to log in with."""
+    password = os.environ.get("CALLBOARD_PASSWORD")
+    if not password:
+        sys.exit("set CALLBOARD_PASSWORD (and CALLBOARD_USER unless it is admin) to the broker's credentials")
+    return pika.PlainCredentials(os.environ.get("CALLBOARD_USER", "admin"), password)
+
+
 def connect(host, port):
-    params = pika.ConnectionParameters(host=host, port=port, credentials=pika.PlainCredentials("guest", "guest"),
+    params = pika.ConnectionParameters(host=host, port=port, credentials=credentials(),
                                        heartbeat=30, blocked_connection_timeout=10)
     return pika.BlockingConnection(params)
 
@@ -126,8 +138,43 @@ def before(host, port):
         props = pika.BasicProperties(delivery_mode=2, content_type="text/plain", headers={"n": i, "kind": "durable"})
         ch.basic_publish("", "pika-durable", f"d{i}".encode(), props)
     ch.basic_publish("", "pika-temp", b"temp")
+    ch.queue_declare("pika-ro")
+    ch.basic_publish("", "pika-ro", b"for-reader")
     conn.close()
     print("pika-check before ok")
+
+
+def refused_login(host, port, user, password):
+    params = pika.ConnectionParameters(host=host, port=port, credentials=pika.PlainCredentials(user, password),
+                                       connection_attempts=1)
+    try:
+        pika.BlockingConnection(params).close()
+    except pika.exceptions.AMQPConnectionError:
+        return
+    raise AssertionError(f"{user} logged in with a wrong password")
+
+
+def reader(host, port):
+    refused_login(host, port, "guest", "guest")
+    refused_login(host, port, os.environ.get("CALLBOARD_USER", "admin"), "not-the-password")
+    conn = connect(host, port)
+    ch = conn.channel()
+    method, props, body = ch.basic_get("pika-ro", auto_ack=True)
+    assert body == b"for-reader", body
+    ch.confirm_delivery()
+    try:
+        ch.basic_publish("", "pika-ro", b"not allowed")
+        raise AssertionError("a read-only user published")
+    except pika.exceptions.ChannelClosedByBroker as e:
+        assert e.reply_code == 403, e
+    ch = conn.channel()
+    try:
+        ch.queue_declare("pika-reader-own")
+        raise AssertionError("a read-only user declared a queue")
+    except pika.exceptions.ChannelClosedByBroker as e:
+        assert e.reply_code == 403, e
+    conn.close()
+    print("pika-check reader ok")
 
 
 def after(host, port):
@@ -152,4 +199,4 @@ def after(host, port):
 
 if __name__ == "__main__":
     phase, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    {"before": before, "after": after}[phase](host, port)
+    {"before": before, "reader": reader, "after": after}[phase](host, port)

@@ -1,6 +1,7 @@
 """The AMQP side of Callboard's crash soak (scripts/soak.sh), with pika (the RabbitMQ Python client).
 
-Usage: soak_amqp.py publish HOST PORT QUEUE
+Usage (logging in as CALLBOARD_USER, default admin, with CALLBOARD_PASSWORD):
+       soak_amqp.py publish HOST PORT QUEUE
            Declares the durable QUEUE, turns on publisher confirms and publishes persistent messages b"amqp:<i>"
            (i = 0, 1, ...) one at a time; after each confirm it prints i on its own line (flushed). Runs until the
            connection is lost (the broker is killed), then exits 0.
@@ -10,13 +11,22 @@ Usage: soak_amqp.py publish HOST PORT QUEUE
            Deletes QUEUE (an earlier trial's), then prints 'end'.
 """
 
+import os
 import sys
 
 import pika
 
 
+def credentials():
+    """The user (CALLBOARD_USER, default admin) and password (CALLBOARD_PASSWORD, required) to log in with."""
+    password = os.environ.get("CALLBOARD_PASSWORD")
+    if not password:
+        sys.exit("set CALLBOARD_PASSWORD (and CALLBOARD_USER unless it is admin) to the broker's credentials")
+    return pika.PlainCredentials(os.environ.get("CALLBOARD_USER", "admin"), password)
+
+
 def connect(host, port):
-    params = pika.ConnectionParameters(host=host, port=int(port), credentials=pika.PlainCredentials("guest", "guest"),
+    params = pika.ConnectionParameters(host=host, port=int(port), credentials=credentials(),
                                        heartbeat=30, blocked_connection_timeout=10, connection_attempts=1)
     return pika.BlockingConnection(params)
 

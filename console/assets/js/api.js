@@ -1,7 +1,39 @@
 // The REST API (/api/v1) as promise-returning functions. Every failure becomes an ApiError carrying the server's
 // `code` and `message` (or, when the server cannot be reached, the code `unreachable`).
+//
+// The session: `login` trades a user and password for a short-lived access token, kept in sessionStorage (this tab
+// only, gone when it closes) and sent as `Authorization: Bearer` on every request. A 401 ends the session and calls
+// the handler set with `onSignedOut` (the shell shows the login page); `logout` revokes the token.
 
 const BASE = 'api/v1';
+const SESSION_KEY = 'callboard.console.session';
+
+let signedOut = () => {};
+
+/** The current session ({token, id, user}) or null. */
+export function session() {
+  try {
+    const raw = window.sessionStorage.getItem(SESSION_KEY);
+    const s = raw ? JSON.parse(raw) : null;
+    return s && typeof s.token === 'string' ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function setSession(s) {
+  try {
+    if (s) window.sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
+    else window.sessionStorage.removeItem(SESSION_KEY);
+  } catch {
+    // Storage refused (private mode): the session lasts until the page reloads.
+  }
+}
+
+/** Sets what happens when the server refuses the session (401). */
+export function onSignedOut(handler) {
+  signedOut = handler;
+}
 
 /** An error answered by the server, or the server not answering. */
 export class ApiError extends Error {
@@ -20,8 +52,12 @@ export class ApiError extends Error {
 
 const seg = encodeURIComponent;
 
-async function send(method, url, { body, signal, accept = 'application/json' } = {}) {
-  const init = { method, headers: { Accept: accept }, cache: 'no-store', signal, credentials: 'same-origin' };
+async function send(method, url, { body, signal, accept = 'application/json', anonymous = false, quiet = false } = {}) {
+  // X-Requested-With: no `Basic` challenge on a 401, so the browser never shows its own password dialog.
+  const headers = { Accept: accept, 'X-Requested-With': 'callboard-console' };
+  const current = session();
+  if (current && !anonymous) headers.Authorization = `Bearer ${current.token}`;
+  const init = { method, headers, cache: 'no-store', signal, credentials: 'same-origin' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -32,6 +68,10 @@ async function send(method, url, { body, signal, accept = 'application/json' } =
   } catch (e) {
     if (e && e.name === 'AbortError') throw e;
     throw new ApiError(0, 'unreachable', 'The broker is not answering: the server went away or the network is down.');
+  }
+  if (res.status === 401 && !anonymous && !quiet && current) {
+    setSession(null);
+    signedOut('Your session ended (expired, revoked, or the user was disabled). Sign in again.');
   }
   return res;
 }
@@ -106,6 +146,37 @@ export const group = (stream, name, signal) => get(`/streams/${seg(stream)}/grou
 export const resetOffsets = (stream, name, body) =>
   request('POST', `/streams/${seg(stream)}/groups/${seg(name)}/reset-offsets`, { body });
 export const deleteGroup = (stream, name) => request('DELETE', `/streams/${seg(stream)}/groups/${seg(name)}`);
+
+/** Signs in: a 12-hour token for this tab. Answers the user ({name, enabled, grants}). */
+export async function login(user, password) {
+  const created = await request('POST', '/login', { body: { user, password }, anonymous: true });
+  setSession({ token: created.token, id: created.info.id, user: created.info.user });
+  return request('GET', '/whoami');
+}
+
+/** Signs out: revokes this tab's token (best effort) and forgets it. */
+export async function logout() {
+  const current = session();
+  if (!current) return;
+  try {
+    await send('DELETE', `${BASE}/tokens/${seg(current.id)}`, { quiet: true });
+  } catch {
+    // Unreachable: the token expires by itself.
+  }
+  setSession(null);
+}
+
+/** The signed-in user. */
+export const whoami = (signal) => get('/whoami', { signal });
+
+/** Users (needs manage_users). */
+export const users = (signal) => get('/users', { signal });
+export const createUser = (body) => request('POST', '/users', { body });
+export const updateUser = (name, body) => request('PATCH', `/users/${seg(name)}`, { body });
+export const deleteUser = (name) => request('DELETE', `/users/${seg(name)}`);
+/** `access`: {global: P} | {stream: {stream, permission}} | {topic: {stream, topic, permission}}. */
+export const grant = (name, access) => request('POST', `/users/${seg(name)}/grants`, { body: access });
+export const revoke = (name, access) => request('DELETE', `/users/${seg(name)}/grants`, { body: access });
 
 /** The Prometheus text exposition at /metrics. */
 export async function metrics(signal) {

@@ -1,5 +1,6 @@
-// The console's shell: routes, the stream picker, broker version and uptime, the live indicator, and the refresh
-// loop that polls the server every 2 s while the tab is visible (paused while hidden).
+// The console's shell: the sign-in page (shown until the tab holds a session, and again when the server ends it),
+// routes, the stream picker, broker version and uptime, the signed-in user with sign-out, the live indicator, and
+// the refresh loop that polls the server every 2 s while the tab is visible (paused while hidden).
 
 import * as api from './api.js';
 import { currentSegments, href, match, navigate } from './router.js';
@@ -9,6 +10,7 @@ import topicsPage from './pages/topics.js';
 import topicPage from './pages/topic.js';
 import groupsPage from './pages/groups.js';
 import groupPage from './pages/group.js';
+import usersPage from './pages/users.js';
 
 const REFRESH_MS = 2000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -22,6 +24,7 @@ const routes = [
   { pattern: 'streams/:stream/topics/:topic', page: topicPage },
   { pattern: 'streams/:stream/groups', page: groupsPage },
   { pattern: 'streams/:stream/groups/:group', page: groupPage },
+  { pattern: 'users', page: usersPage },
 ];
 
 const state = {
@@ -36,6 +39,8 @@ const state = {
   lastContact: null,
   offline: false,
   uptime: null,
+  user: null,
+  started: false,
 };
 
 function readStoredStream() {
@@ -140,6 +145,7 @@ function schedule(delay = REFRESH_MS) {
 /** One refresh: the shell and the current page, with a timeout; never two at once. */
 async function tick() {
   clearTimeout(state.timer);
+  if (!state.user) return;
   if (document.hidden) {
     setLive('paused', 'Paused while the tab is hidden');
     return;
@@ -247,14 +253,87 @@ function route() {
   else tick();
 }
 
-function start() {
+// ---------- Session ----------
+
+/** Shows the sign-in page (with why, when the server ended the session) and stops refreshing. */
+function showLogin(message) {
+  state.user = null;
+  clearTimeout(state.timer);
+  unmountCurrent();
+  state.page = null;
+  document.getElementById('shell').hidden = true;
+  document.getElementById('login-page').hidden = false;
+  const error = document.getElementById('login-error');
+  error.hidden = !message;
+  setText(error, message || '');
+  document.title = 'Sign in · Callboard console';
+  document.getElementById('login-user').focus();
+}
+
+/** Shows the console for `user` ({name, grants}). */
+function showShell(user) {
+  state.user = user;
+  const global = (user.grants && user.grants.global) || [];
+  document.getElementById('nav-users-item').hidden = !global.includes('manage_users');
+  setText(document.getElementById('whoami'), user.name);
+  document.getElementById('login-page').hidden = true;
+  document.getElementById('shell').hidden = false;
+  if (!state.started) {
+    state.started = true;
+    window.addEventListener('hashchange', () => {
+      if (state.user) route();
+    });
+  }
+  route();
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  const user = document.getElementById('login-user').value.trim();
+  const password = document.getElementById('login-password').value;
+  const submit = document.getElementById('login-submit');
+  const error = document.getElementById('login-error');
+  if (!user || !password) {
+    error.hidden = false;
+    setText(error, 'Enter a user name and a password.');
+    return;
+  }
+  submit.disabled = true;
+  try {
+    const me = await api.login(user, password);
+    document.getElementById('login-password').value = '';
+    showShell(me);
+  } catch (e) {
+    error.hidden = false;
+    setText(error, e.status === 401 ? `Sign-in refused: ${e.message}` : describeError(e));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function onLogout() {
+  await api.logout();
+  showLogin(null);
+}
+
+async function start() {
   document.getElementById('stream-select').addEventListener('change', onStreamPicked);
-  window.addEventListener('hashchange', route);
+  document.getElementById('login-form').addEventListener('submit', onLogin);
+  document.getElementById('logout').addEventListener('click', onLogout);
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden) tick();
   });
+  api.onSignedOut((message) => showLogin(message));
   renderStreamPicker();
-  route();
+  if (!api.session()) {
+    showLogin(null);
+    return;
+  }
+  try {
+    showShell(await api.whoami());
+  } catch (e) {
+    if (e.status !== 401) showLogin(describeError(e));
+  }
 }
 
 start();

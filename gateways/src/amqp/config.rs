@@ -1,4 +1,4 @@
-//! [`AmqpConfig`]: limits, timeouts and users of the AMQP gateway.
+//! [`AmqpConfig`]: limits and timeouts of the AMQP gateway (logins are checked against the broker's users).
 
 use std::time::Duration;
 
@@ -20,10 +20,6 @@ pub struct AmqpConfig {
     pub max_message_bytes: u64,
     /// Bytes of unacknowledged deliveries past which publishers are blocked. Default 256 MiB.
     pub memory_high_watermark: usize,
-    /// Users and passwords (default `guest`/`guest`).
-    pub users: Vec<(String, String)>,
-    /// Accept logins only from loopback peers (until the security issue lands). Default true.
-    pub loopback_only: bool,
     /// Bytes a connection may have queued for its socket and not yet written; past it the connection stops reading
     /// the socket and taking deliveries until the peer reads (back-pressure). Default 16 MiB.
     pub max_write_backlog: usize,
@@ -42,8 +38,6 @@ impl Default for AmqpConfig {
             handshake_timeout: Duration::from_secs(10),
             max_message_bytes: 16 << 20,
             memory_high_watermark: 256 << 20,
-            users: vec![("guest".into(), "guest".into())],
-            loopback_only: true,
             max_write_backlog: 16 << 20,
             write_stall_timeout: Duration::from_secs(60),
         }

@@ -1,7 +1,9 @@
 //! The AMQP 0-9-1 gateway: [`AmqpGateway`] accepts TCP connections and serves each with a connection task (frames
 //! through the `amq-protocol` crate). Virtual hosts are Callboard streams (`/` is the `default` stream); exchanges
 //! route to queues; every queue is a one-partition topic of its stream with a supervised queue actor owning its
-//! delivery state. Durable exchanges, queues and bindings are persisted per virtual host.
+//! delivery state. Durable exchanges, queues and bindings are persisted per virtual host. Logins (PLAIN, AMQPLAIN)
+//! are checked against the broker's users, and every operation against the user's grants (see
+//! `connection::access` for how virtual hosts, queues and exchanges map to streams and topics).
 
 mod config;
 mod connection;
@@ -34,8 +36,8 @@ use shared::Shared;
 use system::ActorThread;
 
 const GATEWAY: &str = "amqp";
-/// Connections over the limit being refused at once at most (each is answered `connection.close` 530 after its
-/// login); past it further ones are dropped without a word.
+/// Connections over the limit being refused at once at most (each is answered `connection.close` 530 at its
+/// `connection.open`, its credentials unchecked); past it further ones are dropped without a word.
 const MAX_REFUSING: usize = 64;
 /// How long a refused connection may take to reach `connection.open`.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -61,8 +61,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-/// Deserializes a parsed JSON body into `T` as every route does (integral floats read as integers).
+/// Deserializes a parsed JSON body into `T` as every route does (integral floats read as integers). Every body is a
+/// JSON object: serde would also read a struct from an array of its fields in order, which no schema allows.
 pub(crate) fn from_json_value<T: DeserializeOwned>(mut value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::invalid("invalid JSON body: it must be an object"));
+    }
     integral_floats_to_integers(&mut value);
     serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }

@@ -28,11 +28,13 @@ pub enum HttpCode {
     NotReady,
     /// The default stream cannot be deleted.
     StreamProtected,
+    /// The user has an access token of that name already.
+    TokenExists,
 }
 
 impl HttpCode {
     /// Every HTTP-only code.
-    pub const ALL: [HttpCode; 7] = [
+    pub const ALL: [HttpCode; 8] = [
         HttpCode::NotFound,
         HttpCode::MethodNotAllowed,
         HttpCode::PayloadTooLarge,
@@ -40,6 +42,7 @@ impl HttpCode {
         HttpCode::ForbiddenOrigin,
         HttpCode::NotReady,
         HttpCode::StreamProtected,
+        HttpCode::TokenExists,
     ];
 
     /// The JSON `code`.
@@ -52,6 +55,7 @@ impl HttpCode {
             HttpCode::ForbiddenOrigin => "forbidden_origin",
             HttpCode::NotReady => "not_ready",
             HttpCode::StreamProtected => "stream_protected",
+            HttpCode::TokenExists => "token_exists",
         }
     }
 
@@ -65,6 +69,7 @@ impl HttpCode {
             HttpCode::ForbiddenOrigin => StatusCode::FORBIDDEN,
             HttpCode::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             HttpCode::StreamProtected => StatusCode::CONFLICT,
+            HttpCode::TokenExists => StatusCode::CONFLICT,
         }
     }
 }
@@ -97,6 +102,10 @@ pub fn code_status(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidName
         | ErrorCode::UnknownApi
         | ErrorCode::HandshakeRequired => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::UserNotFound | ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::UserExists => StatusCode::CONFLICT,
         ErrorCode::StreamNotFound
         | ErrorCode::TopicNotFound
         | ErrorCode::PartitionNotFound
@@ -131,7 +140,8 @@ pub fn code_status(code: ErrorCode) -> StatusCode {
 #[schema(example = json!({"code": "topic_not_found", "message": "topic 'default/orders' not found"}))]
 pub struct ErrorBody {
     /// The snake_case name of the wire error code, or an HTTP-only code (`not_found`, `method_not_allowed`,
-    /// `payload_too_large`, `unsupported_media_type`, `forbidden_origin`, `not_ready`, `stream_protected`).
+    /// `payload_too_large`, `unsupported_media_type`, `forbidden_origin`, `not_ready`, `stream_protected`,
+    /// `token_exists`).
     #[schema(schema_with = code_schema)]
     pub code: String,
     /// What went wrong, for people.
@@ -147,6 +157,11 @@ fn code_schema() -> utoipa::openapi::Object {
         .enum_values(Some(names))
         .build()
 }
+
+/// The `WWW-Authenticate` challenge of every 401 (a personal access token).
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"callboard\"";
+/// The second challenge of a 401 (user and password).
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"callboard\", charset=\"UTF-8\"";
 
 /// An error answer: a status and an [`ErrorBody`].
 #[derive(Debug, Clone)]
@@ -220,6 +235,10 @@ impl ResponseError for ApiError {
         if let Some(allow) = self.allow {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE)));
+            response.append_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE)));
+        }
         response.json(&self.body)
     }
 }
@@ -271,6 +290,8 @@ mod tests {
         assert_eq!(code_status(ErrorCode::StreamExists), StatusCode::CONFLICT);
         assert_eq!(code_status(ErrorCode::PartitionUnavailable), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(code_status(ErrorCode::Unknown), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(code_status(ErrorCode::Unauthenticated), StatusCode::UNAUTHORIZED);
+        assert_eq!(code_status(ErrorCode::Forbidden), StatusCode::FORBIDDEN);
         for code in ErrorCode::ALL {
             assert!(code_name(*code).chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         }

@@ -9,6 +9,10 @@ use utoipa::openapi::schema::{
     AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
 
+use callboard_actors::auth::Principal;
+use callboard_protocol::model::Permission;
+
+use super::auth::{Caller, audited, authorize};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::responses::{AppState, BadRequest, Conflict, GroupPath, NotFound, NotJson, StreamPath, TooLarge};
@@ -125,17 +129,36 @@ fn known_name(path: &GroupPath) -> Result<(), ApiError> {
     validate_name(&path.group).map_err(|_| ApiError::from(BrokerError::GroupNotFound(path.group.clone())))
 }
 
+/// `Forbidden` unless the caller sees `stream` (as the TCP gateway's group requests ask).
+fn sees(caller: &Principal, stream: &str) -> Result<(), ApiError> {
+    if caller.sees_stream(stream) {
+        Ok(())
+    } else {
+        Err(BrokerError::Forbidden(format!("user '{}' holds no permission on stream '{stream}'", caller.user())).into())
+    }
+}
+
 /// Names of a stream's consumer groups.
 #[utoipa::path(get, path = "/api/v1/streams/{stream}/groups", tag = "groups", operation_id = "list_groups",
     params(StreamPath), responses((status = 200, description = "Group names", body = [String]), BadRequest, NotFound))]
-pub(crate) async fn list(state: web::Data<AppState>, path: web::Path<StreamPath>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<StreamPath>,
+) -> Result<HttpResponse, ApiError> {
+    sees(&caller, &path.stream)?;
     Ok(HttpResponse::Ok().json(state.broker.list_groups(&path.stream).await?))
 }
 
 /// Describes a group: members, assignment, committed offsets and lag.
 #[utoipa::path(get, path = "/api/v1/streams/{stream}/groups/{group}", tag = "groups", operation_id = "describe_group",
     params(GroupPath), responses((status = 200, description = "The group", body = GroupView), BadRequest, NotFound))]
-pub(crate) async fn describe(state: web::Data<AppState>, path: web::Path<GroupPath>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn describe(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<GroupPath>,
+) -> Result<HttpResponse, ApiError> {
+    sees(&caller, &path.stream)?;
     known_name(&path)?;
     let description = state.broker.describe_group(&path.stream, &path.group).await?;
     Ok(HttpResponse::Ok().json(GroupView::from(description)))
@@ -148,11 +171,16 @@ pub(crate) async fn describe(state: web::Data<AppState>, path: web::Path<GroupPa
         Conflict, TooLarge, NotJson))]
 pub(crate) async fn reset(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<GroupPath>,
     body: JsonBody<ResetOffsets>,
 ) -> Result<HttpResponse, ApiError> {
+    let detail = format!("group {:?}/{:?}, topic {:?}, to {:?}", path.stream, path.group, body.topic, body.to);
+    let check = caller.require(Permission::Manage, &path.stream, Some(&body.topic));
+    authorize(&state.broker, &caller, "reset_group_offsets", &detail, check)?;
     known_name(&path)?;
-    state.broker.reset_group_offsets(&path.stream, &path.group, &body.topic, body.to).await?;
+    let result = state.broker.reset_group_offsets(&path.stream, &path.group, &body.topic, body.to).await;
+    audited(&state.broker, &caller, "reset_group_offsets", &detail, result)?;
     let description = state.broker.describe_group(&path.stream, &path.group).await?;
     Ok(HttpResponse::Ok().json(GroupView::from(description)))
 }
@@ -160,8 +188,15 @@ pub(crate) async fn reset(
 /// Deletes an empty group and its committed offsets (409 `group_not_empty` while it has members).
 #[utoipa::path(delete, path = "/api/v1/streams/{stream}/groups/{group}", tag = "groups", operation_id = "delete_group",
     params(GroupPath), responses((status = 204, description = "Deleted"), BadRequest, NotFound, Conflict))]
-pub(crate) async fn delete(state: web::Data<AppState>, path: web::Path<GroupPath>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<GroupPath>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = format!("group {:?}/{:?}", path.stream, path.group);
+    authorize(&state.broker, &caller, "delete_group", &detail, caller.require(Permission::Manage, &path.stream, None))?;
     known_name(&path)?;
-    state.broker.delete_group(&path.stream, &path.group).await?;
+    let result = state.broker.delete_group(&path.stream, &path.group).await;
+    audited(&state.broker, &caller, "delete_group", &detail, result)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,7 @@
-//! The request guard every request passes first (until authentication lands, the listener is for loopback use):
-//! a `Host` that is not the listener's own address, or an `Origin` that is not `http://` + such a host, is refused
-//! with 403; a state-changing request carrying a body that is not JSON is refused with 415.
+//! The request guard every request passes first, before authentication (see `auth`): a `Host` that is not the
+//! listener's own address, or an `Origin` that is not `http://` + such a host, is refused with 403 (against DNS
+//! rebinding and cross-site requests carrying a browser's credentials); a state-changing request carrying a body
+//! that is not JSON is refused with 415.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -4,10 +4,13 @@
 
 use std::fmt::Write;
 
+use actix_web::HttpMessage;
 use actix_web::{HttpResponse, web};
-use callboard_actors::Broker;
+use callboard_actors::{Broker, BrokerError};
+use callboard_protocol::model::GlobalPermission;
 use tracing::debug;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::responses::AppState;
 
@@ -90,7 +93,14 @@ async fn scrape_time_series(broker: &Broker, out: &mut String) -> Result<(), Api
 /// Prometheus metrics (text format 0.0.4).
 #[utoipa::path(get, path = "/metrics", tag = "system", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub(crate) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    if !state.metrics_public {
+        let caller = req.extensions().get::<Caller>().cloned();
+        match caller {
+            Some(caller) => caller.require_global(GlobalPermission::ReadMetrics)?,
+            None => return Err(BrokerError::Unauthenticated("/metrics needs credentials".into()).into()),
+        }
+    }
     let mut out = match &state.prometheus {
         Some(handle) => handle.render(),
         None => String::new(),

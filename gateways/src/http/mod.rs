@@ -3,10 +3,13 @@
 //! translates: each route calls the matching [`callboard_actors::Broker`] operation.
 //!
 //! Every error answers `{"code", "message"}` ([`ErrorBody`]) with the status [`code_status`] maps the wire code
-//! to. Until authentication lands, requests with a foreign `Host` or `Origin` are refused (see `guard`). The route
-//! table is in `routes`; `docs/rest-api.md` describes the contract.
+//! to. Every request but the probes, the login and the console's static assets authenticates (see `auth`: a
+//! bearer token or basic auth) and each route checks the permission its TCP counterpart needs; requests with a
+//! foreign `Host` or `Origin` are refused (see `guard`). The route table is in `routes`; `docs/rest-api.md`
+//! describes the contract.
 
 mod assets;
+mod auth;
 pub(crate) mod body;
 mod encoding;
 mod error;
@@ -23,7 +26,9 @@ mod routes;
 mod server;
 pub(crate) mod streams;
 mod system;
+mod tokens;
 pub(crate) mod topics;
+mod users;
 
 pub use encoding::Encoding;
 pub use error::{ApiError, ErrorBody, HttpCode, code_name, code_status};
@@ -32,3 +37,4 @@ pub use metrics::{GROUP_LAG, LATENCY_BUCKETS, PARTITIONS, RESTARTS};
 pub use node::{ListenerInfo, Node};
 pub use openapi::ApiDoc;
 pub use server::{HttpConfig, HttpGateway};
+pub use tokens::LOGIN_TOKEN_LIFETIME;

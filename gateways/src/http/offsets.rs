@@ -3,9 +3,11 @@
 
 use actix_web::{HttpResponse, web};
 use callboard_protocol::ErrorCode;
+use callboard_protocol::model::Permission;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::responses::{AppState, BadRequest, ConsumerPath, NotFound, NotJson, TooLarge};
@@ -44,7 +46,12 @@ fn no_offset(path: &ConsumerPath) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/streams/{stream}/topics/{topic}/partitions/{partition}/consumers/{consumer}",
     tag = "offsets", operation_id = "get_offset", params(ConsumerPath),
     responses((status = 200, description = "The stored offset", body = ConsumerOffset), BadRequest, NotFound))]
-pub(crate) async fn get(state: web::Data<AppState>, path: web::Path<ConsumerPath>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<ConsumerPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read, &path.stream, Some(&path.topic))?;
     let offset = state.broker.get_offset(&path.stream, &path.topic, path.partition, &path.consumer).await?;
     let offset = offset.ok_or_else(|| no_offset(&path))?;
     let path = path.into_inner();
@@ -57,9 +64,11 @@ pub(crate) async fn get(state: web::Data<AppState>, path: web::Path<ConsumerPath
     responses((status = 204, description = "Stored"), BadRequest, NotFound, TooLarge, NotJson))]
 pub(crate) async fn put(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<ConsumerPath>,
     body: JsonBody<StoreOffset>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read, &path.stream, Some(&path.topic))?;
     state.broker.store_offset(&path.stream, &path.topic, path.partition, &path.consumer, body.offset).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -70,8 +79,10 @@ pub(crate) async fn put(
     responses((status = 204, description = "Deleted"), BadRequest, NotFound))]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<ConsumerPath>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read, &path.stream, Some(&path.topic))?;
     if !state.broker.delete_offset(&path.stream, &path.topic, path.partition, &path.consumer).await? {
         return Err(no_offset(&path));
     }

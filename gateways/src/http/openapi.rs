@@ -5,13 +5,14 @@ use std::borrow::Cow;
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDoc, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::encoding::Encoding;
 use super::error::ErrorBody;
-use super::responses::{Forbidden, Internal, Unavailable, WrongMethod};
-use super::{groups, metrics, offsets, poll, produce, streams, system, topics};
+use super::responses::{Forbidden, Internal, Unauthorized, Unavailable, WrongMethod};
+use super::{groups, metrics, offsets, poll, produce, streams, system, tokens, topics, users};
 
 /// Any JSON object (the OpenAPI document itself).
 pub(crate) struct AnyObject;
@@ -28,12 +29,16 @@ impl ToSchema for AnyObject {
     }
 }
 
-/// Adds the answers every route may give.
+/// Adds the answers every route may give (401 on every route that authenticates).
 struct CommonErrors;
 
-fn add_common(operation: &mut Operation) {
-    for responses in [Forbidden::responses(), WrongMethod::responses(), Internal::responses(), Unavailable::responses()]
-    {
+fn add_common(operation: &mut Operation, authenticates: bool) {
+    let mut common = vec![Forbidden::responses(), WrongMethod::responses(), Internal::responses()];
+    common.push(Unavailable::responses());
+    if authenticates {
+        common.push(Unauthorized::responses());
+    }
+    for responses in common {
         for (status, response) in responses {
             operation.responses.responses.entry(status).or_insert(response);
         }
@@ -42,13 +47,34 @@ fn add_common(operation: &mut Operation) {
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut OpenApiDoc) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let authenticates = !matches!(path.as_str(), "/health" | "/ready");
             for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch] {
                 if let Some(operation) = operation.as_mut() {
-                    add_common(operation);
+                    add_common(operation, authenticates);
                 }
             }
         }
+    }
+}
+
+/// Declares the two ways to authenticate and requires one of them on every operation that does not say otherwise.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.bearer_format = Some("Callboard access token (cbt_...)".into());
+        bearer.description = Some("A personal access token (`POST /api/v1/tokens` or `/api/v1/login`)".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        let mut basic = Http::new(HttpAuthScheme::Basic);
+        basic.description = Some("User name and password".into());
+        components.add_security_scheme("basic", SecurityScheme::Http(basic));
+        openapi.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("basic", Vec::<String>::new()),
+        ]);
     }
 }
 
@@ -57,9 +83,11 @@ impl Modify for CommonErrors {
 #[openapi(
     info(
         title = "Callboard REST API",
-        description = "Streams, topics, messages, consumer offsets and groups of a Callboard broker. Errors are \
-            `{\"code\", \"message\"}` with the status that fits. Until authentication lands the listener is for \
-            loopback use: a foreign `Host` or `Origin` is refused with 403."
+        description = "Streams, topics, messages, consumer offsets and groups, users and access tokens of a \
+            Callboard broker. Errors are `{\"code\", \"message\"}` with the status that fits. Every route but \
+            `/health`, `/ready` and `POST /api/v1/login` needs `Authorization: Bearer <token>` or `Basic` (401 \
+            `unauthenticated` without; 403 `forbidden` without the permission); `/metrics` needs `read_metrics` \
+            unless the broker runs with `--metrics-public`. A foreign `Host` or `Origin` is refused with 403."
     ),
     paths(
         system::status,
@@ -85,9 +113,21 @@ impl Modify for CommonErrors {
         groups::describe,
         groups::reset,
         groups::delete,
+        tokens::login,
+        tokens::whoami,
+        users::list,
+        users::create,
+        users::get,
+        users::update,
+        users::delete,
+        users::grant,
+        users::revoke,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
     ),
     components(schemas(ErrorBody, produce::ProduceRequest, AnyObject, Encoding)),
-    modifiers(&CommonErrors),
+    modifiers(&CommonErrors, &Security),
     tags(
         (name = "system", description = "Health, readiness, status, metrics"),
         (name = "streams", description = "Streams"),
@@ -95,6 +135,8 @@ impl Modify for CommonErrors {
         (name = "messages", description = "Produce and poll"),
         (name = "offsets", description = "Named consumers' offsets"),
         (name = "groups", description = "Consumer groups"),
+        (name = "auth", description = "Login, the caller, access tokens"),
+        (name = "users", description = "Users and their permissions"),
     )
 )]
 pub struct ApiDoc;

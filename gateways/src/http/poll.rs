@@ -9,6 +9,9 @@ use callboard_actors::{ConsumerRef, PollRequest, PollingStrategy, ReceivedMessag
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use callboard_protocol::model::Permission;
+
+use super::auth::Caller;
 use super::encoding::{Encoding, encode, format_uuid, is_utf8};
 use super::error::ApiError;
 use super::responses::{AppState, BadRequest, NotFound, PartitionPath, TooManyPolls};
@@ -141,9 +144,11 @@ impl PollQuery {
         TooManyPolls))]
 pub(crate) async fn poll(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<PartitionPath>,
     query: web::Query<PollQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read, &path.stream, Some(&path.topic))?;
     let (request, encoding) = query.into_inner().request(state.max_wait)?;
     let polled = state.broker.poll(&path.stream, &path.topic, path.partition, request).await?;
     let body = PollResponse {

@@ -13,6 +13,9 @@ use utoipa::openapi::schema::{
 };
 use utoipa::{PartialSchema, ToSchema};
 
+use callboard_protocol::model::Permission;
+
+use super::auth::Caller;
 use super::body::JsonBody;
 use super::encoding::{BASE64_PATTERN, Encoding, UUID_PATTERN, parse_uuid};
 use super::error::ApiError;
@@ -182,9 +185,11 @@ impl ProduceRequest {
     responses((status = 201, description = "Stored", body = ProduceResponse), BadRequest, NotFound, TooLarge, NotJson))]
 pub(crate) async fn produce(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<TopicPath>,
     body: JsonBody<ProduceRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Write, &path.stream, Some(&path.topic))?;
     let (partitioning, messages) = body.into_inner().into_parts()?;
     let sent = state.broker.send(&path.stream, &path.topic, partitioning, messages).await?;
     Ok(HttpResponse::Created().json(ProduceResponse { sent }))

@@ -21,6 +21,10 @@ pub(crate) struct AppState {
     pub prometheus: Option<PrometheusHandle>,
     pub max_wait: Duration,
     pub allowed_hosts: Vec<String>,
+    /// `/metrics` is served without credentials.
+    pub metrics_public: bool,
+    /// Principals resolved from recent credentials.
+    pub credentials: std::sync::Arc<super::auth::CredentialCache>,
 }
 
 /// `{stream}`.
@@ -122,6 +126,12 @@ error_responses! {
     BadRequest = "400", "Bad input: malformed JSON, wrong types, missing fields, bad query or path parameters, invalid names or configuration (`invalid_request`, `invalid_name`, `invalid_config`)";
     /// 404.
     NotFound = "404", "Unknown stream, topic, partition, group or offset (`stream_not_found`, `topic_not_found`, `partition_not_found`, `group_not_found`, `no_offset`, `offset_out_of_range`)";
+    /// 404 of the security routes.
+    NoSuchUser = "404", "Unknown user or token (`user_not_found`, `token_not_found`)";
+    /// 409 of token creation.
+    TokenConflict = "409", "The user has a token of that name already (`token_exists`), or holds the most tokens allowed (`limit_exceeded`)";
+    /// 409 of user creation.
+    UserConflict = "409", "The user exists already (`user_exists`)";
     /// 409.
     Conflict = "409", "Already exists, or conflicts with the current state (`stream_exists`, `topic_exists`, `group_not_empty`, `limit_exceeded`)";
     /// 413.
@@ -130,8 +140,10 @@ error_responses! {
     NotJson = "415", "The body is not JSON (`unsupported_media_type`)";
     /// 429.
     TooManyPolls = "429", "Too many long polls are parked on the partition (`too_many_parked_polls`); retry later";
+    /// 401, on every route but the probes.
+    Unauthorized = "401", "No credentials, or refused ones (`unauthenticated`): send `Authorization: Bearer <token>` or `Basic`";
     /// 403, on every route.
-    Forbidden = "403", "The `Host` or `Origin` is not the listener's own address (`forbidden_origin`)";
+    Forbidden = "403", "The user lacks the permission (`forbidden`), or the `Host` or `Origin` is not the listener's own address (`forbidden_origin`)";
     /// 405, on every route.
     WrongMethod = "405", "The path does not answer that method (`method_not_allowed`); `Allow` lists those it does";
     /// 500, on every route.

@@ -9,7 +9,7 @@ use actix_web::{App, Error, FromRequest, Handler, HttpRequest, Resource, Respond
 
 use super::error::{ApiError, json_error, path_error, query_error};
 use super::responses::AppState;
-use super::{assets, groups, guard, metrics, offsets, poll, produce, streams, system, topics};
+use super::{assets, auth, groups, guard, metrics, offsets, poll, produce, streams, system, tokens, topics, users};
 
 /// A resource whose unrouted methods answer 405 `method_not_allowed` with `Allow: allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
@@ -62,7 +62,22 @@ fn api(cfg: &mut web::ServiceConfig) {
         )
         .service(
             resource("/streams/{stream}/groups/{group}/reset-offsets", "POST").route(web::post().to(groups::reset)),
-        );
+        )
+        .service(resource("/login", "POST").route(web::post().to(tokens::login)))
+        .service(readable(resource("/whoami", "GET, HEAD"), tokens::whoami))
+        .service(readable(resource("/users", "GET, HEAD, POST"), users::list).route(web::post().to(users::create)))
+        .service(
+            readable(resource("/users/{name}", "GET, HEAD, PATCH, DELETE"), users::get)
+                .route(web::patch().to(users::update))
+                .route(web::delete().to(users::delete)),
+        )
+        .service(
+            resource("/users/{name}/grants", "POST, DELETE")
+                .route(web::post().to(users::grant))
+                .route(web::delete().to(users::revoke)),
+        )
+        .service(readable(resource("/tokens", "GET, HEAD, POST"), tokens::list).route(web::post().to(tokens::create)))
+        .service(resource("/tokens/{id}", "DELETE").route(web::delete().to(tokens::revoke)));
 }
 
 /// The application: state, extractor configurations, guard, routes and defaults.
@@ -84,6 +99,7 @@ pub(crate) fn app(
         .app_data(web::PayloadConfig::new(max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
+        .wrap(from_fn(auth::authenticate))
         .wrap(from_fn(guard::guard))
         .wrap(from_fn(metrics::count_request))
         .service(web::scope("/api/v1").configure(api).default_service(web::to(assets::api_not_found)))

@@ -34,6 +34,9 @@ pub struct HttpConfig {
     pub max_wait: Duration,
     /// How long a graceful stop waits for requests in flight. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// Serve `/metrics` without credentials (`callboard serve --metrics-public`). Default off: it needs
+    /// `read_metrics`.
+    pub metrics_public: bool,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +47,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             max_wait: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            metrics_public: false,
         }
     }
 }
@@ -83,6 +87,8 @@ impl HttpGateway {
             prometheus,
             max_wait: config.max_wait,
             allowed_hosts: allowed_hosts(local_addr),
+            metrics_public: config.metrics_public,
+            credentials: Arc::default(),
         });
         let connections = ConnectionCount::new();
         register_gauge(GATEWAY);

@@ -8,6 +8,7 @@ use callboard_actors::BrokerStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::error::{ApiError, HttpCode};
 use super::node::ListenerInfo;
 use super::openapi::{AnyObject, document_json};
@@ -34,14 +35,14 @@ pub(crate) struct StatusResponse {
 }
 
 /// Liveness: 200 while the process runs.
-#[utoipa::path(get, path = "/health", tag = "system", operation_id = "health",
+#[utoipa::path(get, path = "/health", tag = "system", operation_id = "health", security(()),
     responses((status = 200, description = "The process is up", body = Probe)))]
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Probe { status: "up" })
 }
 
 /// Readiness: 200 once storage is open and every listener is bound, 503 `not_ready` before (and while stopping).
-#[utoipa::path(get, path = "/ready", tag = "system", operation_id = "ready",
+#[utoipa::path(get, path = "/ready", tag = "system", operation_id = "ready", security(()),
     responses((status = 200, description = "Ready to serve", body = Probe)))]
 pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.node.is_ready() {
@@ -54,7 +55,7 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
 /// Broker status: version, uptime, counts, partitions by health, restarts, listeners and connections.
 #[utoipa::path(get, path = "/api/v1/status", tag = "system", operation_id = "status",
     responses((status = 200, description = "Status", body = StatusResponse)))]
-pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn status(state: web::Data<AppState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
     let broker = state.broker.status().await?;
     let body = StatusResponse { broker, listeners: state.node.listeners(), connections: state.node.connections() };
     Ok(HttpResponse::Ok().json(body))
@@ -63,6 +64,6 @@ pub(crate) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, A
 /// This API's OpenAPI 3 document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", operation_id = "openapi",
     responses((status = 200, description = "The OpenAPI document", body = AnyObject)))]
-pub(crate) async fn openapi() -> HttpResponse {
+pub(crate) async fn openapi(_caller: Caller) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(document_json())
 }

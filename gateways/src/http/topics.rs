@@ -9,6 +9,10 @@ use callboard_protocol::ErrorCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use callboard_actors::BrokerError;
+use callboard_protocol::model::Permission;
+
+use super::auth::{Caller, audited, authorize};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::responses::{AppState, BadRequest, Conflict, NotFound, NotJson, StreamPath, TooLarge, TopicPath};
@@ -107,8 +111,19 @@ pub(crate) struct AddPartitions {
 /// Lists a stream's topics.
 #[utoipa::path(get, path = "/api/v1/streams/{stream}/topics", tag = "topics", operation_id = "list_topics",
     params(StreamPath), responses((status = 200, description = "The stream's topics", body = [TopicInfo]), NotFound))]
-pub(crate) async fn list(state: web::Data<AppState>, path: web::Path<StreamPath>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.broker.topics(&path.stream).await?))
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<StreamPath>,
+) -> Result<HttpResponse, ApiError> {
+    let topics: Vec<TopicInfo> = state
+        .broker
+        .topics(&path.stream)
+        .await?
+        .into_iter()
+        .filter(|t| caller.sees_topic(&t.stream, &t.name))
+        .collect();
+    Ok(HttpResponse::Ok().json(topics))
 }
 
 /// Creates a topic.
@@ -117,11 +132,16 @@ pub(crate) async fn list(state: web::Data<AppState>, path: web::Path<StreamPath>
     responses((status = 201, description = "Created", body = TopicDetails), BadRequest, NotFound, Conflict, TooLarge, NotJson))]
 pub(crate) async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<StreamPath>,
     body: JsonBody<CreateTopic>,
 ) -> Result<HttpResponse, ApiError> {
+    let detail = format!("topic {:?}/{:?}", path.stream, body.name);
+    let check = caller.require(Permission::Manage, &path.stream, Some(&body.name));
+    authorize(&state.broker, &caller, "create_topic", &detail, check)?;
     let config = body.config()?;
-    let info = state.broker.create_topic(&path.stream, &body.name, config).await?;
+    let result = state.broker.create_topic(&path.stream, &body.name, config).await;
+    let info = audited(&state.broker, &caller, "create_topic", &detail, result)?;
     let details = state.broker.topic(&path.stream, &info.name).await?;
     Ok(HttpResponse::Created().json(details))
 }
@@ -129,15 +149,36 @@ pub(crate) async fn create(
 /// Describes a topic: its configuration and each partition's offsets, size and health.
 #[utoipa::path(get, path = "/api/v1/streams/{stream}/topics/{topic}", tag = "topics", operation_id = "get_topic",
     params(TopicPath), responses((status = 200, description = "The topic", body = TopicDetails), NotFound))]
-pub(crate) async fn get(state: web::Data<AppState>, path: web::Path<TopicPath>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<TopicPath>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.sees_topic(&path.stream, &path.topic) {
+        return Err(BrokerError::Forbidden(format!(
+            "user '{}' holds no permission on topic '{}/{}'",
+            caller.user(),
+            path.stream,
+            path.topic
+        ))
+        .into());
+    }
     Ok(HttpResponse::Ok().json(state.broker.topic(&path.stream, &path.topic).await?))
 }
 
 /// Deletes a topic and its data.
 #[utoipa::path(delete, path = "/api/v1/streams/{stream}/topics/{topic}", tag = "topics", operation_id = "delete_topic",
     params(TopicPath), responses((status = 204, description = "Deleted"), NotFound))]
-pub(crate) async fn delete(state: web::Data<AppState>, path: web::Path<TopicPath>) -> Result<HttpResponse, ApiError> {
-    state.broker.delete_topic(&path.stream, &path.topic).await?;
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<TopicPath>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = format!("topic {:?}/{:?}", path.stream, path.topic);
+    let check = caller.require(Permission::Manage, &path.stream, Some(&path.topic));
+    authorize(&state.broker, &caller, "delete_topic", &detail, check)?;
+    let result = state.broker.delete_topic(&path.stream, &path.topic).await;
+    audited(&state.broker, &caller, "delete_topic", &detail, result)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -149,9 +190,13 @@ pub(crate) async fn delete(state: web::Data<AppState>, path: web::Path<TopicPath
         NotFound, Conflict, TooLarge, NotJson))]
 pub(crate) async fn add_partitions(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<TopicPath>,
     body: JsonBody<AddPartitions>,
 ) -> Result<HttpResponse, ApiError> {
+    let detail = format!("topic {:?}/{:?}, {} partitions", path.stream, path.topic, body.count);
+    let check = caller.require(Permission::Manage, &path.stream, Some(&path.topic));
+    authorize(&state.broker, &caller, "add_partitions", &detail, check)?;
     if body.count == 0 {
         return Err(ApiError::code(ErrorCode::InvalidConfig, "count must be at least 1"));
     }
@@ -165,6 +210,7 @@ pub(crate) async fn add_partitions(
             ),
         ));
     }
-    state.broker.add_partitions(&path.stream, &path.topic, body.count).await?;
+    let result = state.broker.add_partitions(&path.stream, &path.topic, body.count).await;
+    audited(&state.broker, &caller, "add_partitions", &detail, result)?;
     Ok(HttpResponse::Ok().json(state.broker.topic(&path.stream, &path.topic).await?))
 }

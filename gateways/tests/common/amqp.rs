@@ -1,5 +1,6 @@
-//! Shared helpers of the AMQP tests: an in-process broker with the AMQP gateway on 127.0.0.1:0, lapin connections,
-//! reply codes out of lapin errors, and a minimal raw AMQP client (for frames lapin would never send).
+//! Shared helpers of the AMQP tests: an in-process broker (its `admin` has [`ADMIN_PASSWORD`]) with the AMQP gateway
+//! on 127.0.0.1:0, lapin connections (as the admin, or as a user made for the test), reply codes out of lapin
+//! errors, and a minimal raw AMQP client (for frames lapin would never send).
 
 #![allow(dead_code)]
 
@@ -14,6 +15,9 @@ use lapin::{Connection, ConnectionProperties};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The password of the `admin` user of every test broker.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
 /// A broker with its AMQP gateway.
 pub struct Server {
     pub broker: Broker,
@@ -27,12 +31,26 @@ impl Server {
     }
 
     pub async fn start_with(dir: &Path, config: AmqpConfig) -> Server {
-        let broker =
-            Broker::start(BrokerConfig { arbiters: 2, ..BrokerConfig::with_data_dir(dir) }).await.expect("broker");
+        let config_broker = BrokerConfig {
+            arbiters: 2,
+            admin_password: Some(callboard_actors::auth::Secret::new(ADMIN_PASSWORD)),
+            ..BrokerConfig::with_data_dir(dir)
+        };
+        let broker = Broker::start(config_broker).await.expect("broker");
         let addr = "127.0.0.1:0".parse().expect("addr");
         let gateway = AmqpGateway::bind(addr, broker.clone(), config).await.expect("amqp gateway");
-        let uri = format!("amqp://guest:guest@{}/%2f", gateway.local_addr());
+        let uri = uri(gateway.local_addr(), "admin", ADMIN_PASSWORD, "%2f");
         Server { broker, gateway, uri }
+    }
+
+    /// The URI of this gateway for `user` with `password` on `vhost` (URL-encoded: `%2f` is `/`).
+    pub fn uri_as(&self, user: &str, password: &str, vhost: &str) -> String {
+        uri(self.gateway.local_addr(), user, password, vhost)
+    }
+
+    /// A lapin connection as `user` to `vhost`.
+    pub async fn connect_as(&self, user: &str, password: &str, vhost: &str) -> Result<Connection, lapin::Error> {
+        Connection::connect(&self.uri_as(user, password, vhost), ConnectionProperties::default()).await
     }
 
     pub async fn stop(self) {
@@ -43,6 +61,11 @@ impl Server {
     pub async fn connect(&self) -> Connection {
         Connection::connect(&self.uri, ConnectionProperties::default()).await.expect("connect")
     }
+}
+
+/// An AMQP URI (user and password must be URI-safe).
+pub fn uri(addr: std::net::SocketAddr, user: &str, password: &str, vhost: &str) -> String {
+    format!("amqp://{user}:{password}@{addr}/{vhost}")
 }
 
 /// The AMQP reply code inside a lapin error.
@@ -118,8 +141,36 @@ impl Raw {
         }
     }
 
-    /// Protocol header through `open-ok` with PLAIN guest/guest; `heartbeat` asked in tune-ok.
+    /// Reads frames until `connection.close`; returns its reply code and text (None at EOF first).
+    pub async fn close_reply(&mut self) -> Option<(u16, String)> {
+        loop {
+            match self.next().await? {
+                AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::Close(c))) => {
+                    return Some((c.reply_code, c.reply_text.to_string()));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Protocol header through `open-ok` with PLAIN as the admin; `heartbeat` asked in tune-ok.
     pub async fn handshake(addr: std::net::SocketAddr, heartbeat: u16) -> Raw {
+        let response = format!("\0admin\0{ADMIN_PASSWORD}");
+        match Raw::open(addr, "PLAIN", response.as_bytes(), "/", heartbeat).await {
+            Ok(raw) => raw,
+            Err(refused) => panic!("the admin's handshake was refused: {refused:?}"),
+        }
+    }
+
+    /// Protocol header through `connection.open` of `vhost`, logging in with `mechanism` and `response`: the open
+    /// connection, or the reply code and text of the `connection.close` refusing it (code 0: the socket closed).
+    pub async fn open(
+        addr: std::net::SocketAddr,
+        mechanism: &str,
+        response: &[u8],
+        vhost: &str,
+        heartbeat: u16,
+    ) -> Result<Raw, (u16, String)> {
         let mut raw = Raw::connect(addr).await;
         raw.send(b"AMQP\x00\x00\x09\x01").await;
         assert!(matches!(
@@ -128,22 +179,30 @@ impl Raw {
         ));
         let start_ok = conn::StartOk {
             client_properties: Default::default(),
-            mechanism: "PLAIN".into(),
-            response: "\0guest\0guest".into(),
+            mechanism: mechanism.into(),
+            response: response.to_vec().into(),
             locale: "en_US".into(),
         };
         raw.method(0, AMQPClass::Connection(conn::AMQPMethod::StartOk(start_ok))).await;
-        let Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::Tune(tune)))) = raw.next().await else {
-            panic!("expected tune");
+        let tune = match raw.next().await {
+            Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::Tune(tune)))) => tune,
+            Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::Close(c)))) => {
+                return Err((c.reply_code, c.reply_text.to_string()));
+            }
+            None => return Err((0, String::new())),
+            other => panic!("expected tune, got {other:?}"),
         };
         let tune_ok = conn::TuneOk { channel_max: tune.channel_max, frame_max: tune.frame_max, heartbeat };
         raw.method(0, AMQPClass::Connection(conn::AMQPMethod::TuneOk(tune_ok))).await;
-        raw.method(0, AMQPClass::Connection(conn::AMQPMethod::Open(conn::Open { virtual_host: "/".into() }))).await;
-        assert!(matches!(
-            raw.next().await,
-            Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(_))))
-        ));
-        raw
+        raw.method(0, AMQPClass::Connection(conn::AMQPMethod::Open(conn::Open { virtual_host: vhost.into() }))).await;
+        match raw.next().await {
+            Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(_)))) => Ok(raw),
+            Some(AMQPFrame::Method(0, AMQPClass::Connection(conn::AMQPMethod::Close(c)))) => {
+                Err((c.reply_code, c.reply_text.to_string()))
+            }
+            None => Err((0, String::new())),
+            other => panic!("expected open-ok, got {other:?}"),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Helpers of the HTTP gateway tests: a broker and an HTTP gateway on 127.0.0.1:0 (with the Prometheus recorder
-//! installed once per test process), and a blocking ureq client run off the async runtime.
+//! installed once per test process), and a blocking ureq client run off the async runtime. Requests log in as the
+//! broker's `admin` (basic auth with [`ADMIN_PASSWORD`]) unless they carry their own `Authorization` or are
+//! [`Req::anonymous`].
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -12,6 +14,20 @@ use callboard_gateways::http::LATENCY_BUCKETS;
 use callboard_gateways::{HttpConfig, HttpGateway, Node};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::Value;
+
+/// The password of the `admin` user of every test broker.
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// `Basic` credentials for `user` and `password`.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// `Bearer` credentials.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
 
 /// The process-wide Prometheus recorder.
 pub fn prometheus() -> PrometheusHandle {
@@ -34,7 +50,11 @@ impl Server {
     /// A broker in a temporary directory and an HTTP gateway on 127.0.0.1:0, ready.
     pub async fn start(config: HttpConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::start(BrokerConfig::with_data_dir(dir.path().join("data"))).await.unwrap();
+        let broker_config = BrokerConfig {
+            admin_password: Some(callboard_actors::auth::Secret::new(ADMIN_PASSWORD)),
+            ..BrokerConfig::with_data_dir(dir.path().join("data"))
+        };
+        let broker = Broker::start(broker_config).await.unwrap();
         let node = Node::new();
         let gateway =
             HttpGateway::bind("127.0.0.1:0".parse().unwrap(), broker.clone(), config, node.clone(), Some(prometheus()))
@@ -67,6 +87,8 @@ pub struct Reply {
     pub content_type: String,
     pub allow: Option<String>,
     pub cache_control: Option<String>,
+    /// Every `WWW-Authenticate` value.
+    pub challenges: Vec<String>,
     pub body: Vec<u8>,
 }
 
@@ -100,11 +122,24 @@ pub struct Req {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// Sent without the default admin credentials.
+    pub anonymous: bool,
 }
 
 impl Req {
     pub fn new(method: &str, url: String) -> Req {
         Req { method: method.into(), url, ..Req::default() }
+    }
+
+    /// Without the default admin credentials.
+    pub fn anonymous(mut self) -> Req {
+        self.anonymous = true;
+        self
+    }
+
+    /// With these `Authorization` credentials instead of the admin's.
+    pub fn auth(self, credentials: &str) -> Req {
+        self.header("authorization", credentials)
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Req {
@@ -142,15 +177,20 @@ impl Req {
         for (k, v) in &self.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
+        if !self.anonymous && !self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            builder = builder.header("authorization", basic("admin", ADMIN_PASSWORD));
+        }
         let request = builder.body(self.body.unwrap_or_default()).unwrap();
         let mut response = agent.run(request).unwrap();
         let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
         let content_type = header("content-type").unwrap_or_default();
         let allow = header("allow");
         let cache_control = header("cache-control");
+        let challenges =
+            response.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_string()).collect();
         let status = response.status().as_u16();
         let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
-        Reply { status, content_type, allow, cache_control, body }
+        Reply { status, content_type, allow, cache_control, challenges, body }
     }
 }
 

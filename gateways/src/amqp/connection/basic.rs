@@ -8,6 +8,8 @@ use std::sync::atomic::Ordering;
 use amq_protocol::protocol::AMQPClass;
 use amq_protocol::protocol::basic::{self as b, AMQPProperties};
 use bytes::{Bytes, BytesMut};
+use callboard_protocol::model::Permission;
+use tracing::debug;
 
 use super::Connection;
 use super::channel::{ChannelState, Consumer, Incoming, Unacked};
@@ -16,6 +18,7 @@ use crate::amqp::frame::{put_content, put_method};
 use crate::amqp::message::QueuedMessage;
 use crate::amqp::queue::{ConsumerHandle, Credit, DEFAULT_MAX_UNACKED, Get, NO_ACK_WINDOW, QueueEvent, Subscribe};
 use crate::amqp::reply::{AmqpError, ReplyCode, internal, precondition};
+use crate::amqp::vhost::topic_for;
 
 /// Writes a publisher confirm.
 pub(super) fn put_confirm(out: &mut Vec<u8>, c: Confirmed) {
@@ -121,6 +124,7 @@ impl Connection {
 
     async fn consume(&mut self, channel: u16, c: b::Consume) -> Result<(), AmqpError> {
         let name = self.queue_name(channel, c.queue.as_str())?;
+        self.access.require_queue(Permission::Read, &name, &topic_for(&name))?;
         let queue = self.vhost.queue(&name, self.id)?;
         let tag = if c.consumer_tag.as_str().is_empty() {
             format!("amq.ctag-{}-{}", self.id, self.shared.next_id())
@@ -162,6 +166,7 @@ impl Connection {
     async fn get(&mut self, channel: u16, g: b::Get) -> Result<(), AmqpError> {
         self.barrier().await;
         let name = self.queue_name(channel, g.queue.as_str())?;
+        self.access.require_queue(Permission::Read, &name, &topic_for(&name))?;
         let queue = self.vhost.queue(&name, self.id)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         queue.addr.send(Get { no_ack: g.no_ack, reply: tx }).await.map_err(internal)?;
@@ -259,7 +264,14 @@ impl Connection {
         };
         let exchange = publish.exchange.as_str();
         let routed = self.vhost.route(exchange, publish.routing_key.as_str(), properties.headers().as_ref());
-        let queues = match routed {
+        let checked = routed.and_then(|queues| {
+            // `write` on every queue the message goes to (cached rules: no lookup unless the stream has topic grants).
+            for q in &queues {
+                self.access.require_queue(Permission::Write, &q.name, &q.topic)?;
+            }
+            Ok(queues)
+        });
+        let queues = match checked {
             Ok(q) => q,
             Err(e) => {
                 let e = e.with_ids((60, 40));
@@ -288,6 +300,34 @@ impl Connection {
             self.flush_publishes().await;
         }
         Ok(())
+    }
+
+    /// Cancels every consumer on a queue the user may no longer read (its grant was revoked): `basic.cancel` to the
+    /// client, as when the queue is deleted; its unacknowledged deliveries stay on the channel until settled.
+    pub(super) async fn cancel_unreadable(&mut self) {
+        let mut gone = Vec::new();
+        for (&channel, ch) in &mut self.channels {
+            if ch.state != ChannelState::Open {
+                continue;
+            }
+            let tags: Vec<String> = ch
+                .consumers
+                .iter()
+                .filter(|(_, c)| !self.access.allows(Permission::Read, &c.queue.topic))
+                .map(|(tag, _)| tag.clone())
+                .collect();
+            for tag in tags {
+                if let Some(consumer) = ch.consumers.remove(&tag) {
+                    gone.push((channel, tag, consumer));
+                }
+            }
+        }
+        for (channel, tag, consumer) in gone {
+            debug!(id = self.id, queue = %consumer.queue.name, "read access revoked; cancelling the AMQP consumer");
+            self.unsubscribe(consumer).await;
+            let cancel = b::Cancel { consumer_tag: tag.into(), nowait: true };
+            put_method(&mut self.out, channel, AMQPClass::Basic(b::AMQPMethod::Cancel(cancel)));
+        }
     }
 
     /// A queue actor's event.

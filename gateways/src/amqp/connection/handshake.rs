@@ -1,6 +1,7 @@
 //! The connection handshake: protocol header (a wrong one is answered with the header this server speaks, then the
 //! socket is closed), `connection.start` with the server's capabilities, `start-ok` with PLAIN or AMQPLAIN
-//! credentials, `tune`/`tune-ok`, and `open` of a virtual host (an unknown one is 530 not-allowed).
+//! credentials checked against the broker's users (refused: 403 access-refused), `tune`/`tune-ok`, and `open` of a
+//! virtual host the user has some permission on (otherwise, or when it does not exist: 530 not-allowed).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,9 +11,13 @@ use amq_protocol::protocol::{AMQPClass, connection as conn};
 use amq_protocol::types::parsing::parse_field_table;
 use amq_protocol::types::{AMQPValue, FieldTable, LongString};
 
+use callboard_actors::auth::{Principal, TOKEN_PREFIX};
+use callboard_actors::{Broker, BrokerError};
+
+use super::access::ConnectionAccess;
 use super::io::FrameReader;
 use crate::amqp::frame::{Inbound, PROTOCOL_HEADER, put_method};
-use crate::amqp::reply::{AmqpError, ReplyCode, access_refused};
+use crate::amqp::reply::{AmqpError, ReplyCode, access_refused, internal};
 use crate::amqp::shared::Shared;
 use crate::amqp::vhost::VHost;
 
@@ -27,6 +32,8 @@ pub struct Negotiated {
     pub heartbeat: Duration,
     /// The virtual host opened.
     pub vhost: Arc<VHost>,
+    /// Who logged in, and what they may do there.
+    pub access: ConnectionAccess,
 }
 
 /// Why the handshake did not finish.
@@ -67,16 +74,17 @@ fn server_properties() -> FieldTable {
     props
 }
 
-/// Checks PLAIN (`\0user\0password`) or AMQPLAIN (a field table without its length) credentials.
-fn authenticate(shared: &Shared, mechanism: &str, response: &LongString, peer: SocketAddr) -> Result<(), AmqpError> {
+/// The user name and password of a PLAIN (`authzid\0user\0password`, the authorization identity ignored) or
+/// AMQPLAIN (a field table without its length, `LOGIN` and `PASSWORD`) response; other mechanisms are refused.
+fn credentials(mechanism: &str, response: &LongString) -> Result<(String, String), AmqpError> {
     let bytes = response.as_bytes();
-    let (user, password) = match mechanism {
+    match mechanism {
         "PLAIN" => {
-            let mut parts = bytes.split(|b| *b == 0);
+            let mut parts = bytes.splitn(3, |b| *b == 0);
             let _authzid = parts.next();
             let user = parts.next().unwrap_or_default();
             let password = parts.next().unwrap_or_default();
-            (String::from_utf8_lossy(user).into_owned(), String::from_utf8_lossy(password).into_owned())
+            Ok((String::from_utf8_lossy(user).into_owned(), String::from_utf8_lossy(password).into_owned()))
         }
         "AMQPLAIN" => {
             let mut table_bytes = (bytes.len() as u32).to_be_bytes().to_vec();
@@ -89,18 +97,40 @@ fn authenticate(shared: &Shared, mechanism: &str, response: &LongString, peer: S
                 Some(AMQPValue::ShortString(s)) => s.to_string(),
                 _ => String::new(),
             };
-            (text("LOGIN"), text("PASSWORD"))
+            Ok((text("LOGIN"), text("PASSWORD")))
         }
-        other => return Err(access_refused(format!("unsupported mechanism '{other}'"))),
+        other => Err(access_refused(format!("unsupported authentication mechanism '{other}' (use PLAIN or AMQPLAIN)"))),
+    }
+}
+
+/// Logs in against the broker's users (the failed-login limiter keyed by the peer's address and the user applies):
+/// with the password, or with a personal access token given as the password (then the user name, when given, must
+/// be the token's user). A refusal is 403 ACCESS_REFUSED with the broker's reason.
+async fn authenticate(
+    broker: &Broker,
+    mechanism: &str,
+    response: &LongString,
+    peer: SocketAddr,
+) -> Result<Principal, AmqpError> {
+    let (user, password) = credentials(mechanism, response)?;
+    let login = if password.starts_with(TOKEN_PREFIX) {
+        broker.login_token(&password, Some(peer.ip())).and_then(|p| {
+            if user.is_empty() || p.user() == user {
+                Ok(p)
+            } else {
+                Err(BrokerError::Unauthenticated(format!("the access token is not user '{user}'s")))
+            }
+        })
+    } else {
+        broker.login(&user, &password, Some(peer.ip())).await
     };
-    let known = shared.config.users.iter().any(|(u, p)| *u == user && *p == password);
-    if !known {
-        return Err(access_refused(format!("login refused for user '{user}' (mechanism {mechanism})")));
-    }
-    if shared.config.loopback_only && !peer.ip().is_loopback() {
-        return Err(access_refused(format!("user '{user}' can only connect via localhost")));
-    }
-    Ok(())
+    login.map_err(|e| {
+        let why = match e {
+            BrokerError::Unauthenticated(why) => why,
+            other => other.to_string(),
+        };
+        access_refused(format!("login refused using authentication mechanism {mechanism}: {why}"))
+    })
 }
 
 async fn expect_method(reader: &mut FrameReader, frame_max: u32) -> Result<AMQPClass, HandshakeError> {
@@ -118,7 +148,7 @@ async fn expect_method(reader: &mut FrameReader, frame_max: u32) -> Result<AMQPC
 }
 
 /// Runs the handshake; `send` queues bytes for the socket. With `refuse`, the connection is refused with that error
-/// in answer to `connection.open` (as RabbitMQ refuses a connection over a limit), after the login.
+/// in answer to `connection.open` (as RabbitMQ refuses a connection over a limit), its credentials unchecked.
 pub async fn run(
     reader: &mut FrameReader,
     send: &mut impl FnMut(Vec<u8>),
@@ -145,7 +175,12 @@ pub async fn run(
     let AMQPClass::Connection(conn::AMQPMethod::StartOk(start_ok)) = expect_method(reader, handshake_max).await? else {
         return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected connection.start-ok").into());
     };
-    authenticate(shared, start_ok.mechanism.as_str(), &start_ok.response, peer)?;
+    // A connection refused anyway (over the limit) is not worth a password check.
+    let epoch = shared.broker.authenticator().epoch();
+    let principal = match refuse {
+        Some(_) => None,
+        None => Some(authenticate(&shared.broker, start_ok.mechanism.as_str(), &start_ok.response, peer).await?),
+    };
     let config = &shared.config;
     let tune = conn::Tune {
         channel_max: config.channel_max,
@@ -172,11 +207,43 @@ pub async fn run(
     let AMQPClass::Connection(conn::AMQPMethod::Open(open)) = expect_method(reader, frame_max).await? else {
         return Err(AmqpError::new(ReplyCode::CommandInvalid, "expected connection.open").into());
     };
-    if let Some(e) = refuse {
-        return Err(e.into());
+    let Some(principal) = principal else {
+        return Err(refuse.unwrap_or_else(|| internal("no login")).into());
+    };
+    let name = open.virtual_host.as_str();
+    let stream = Shared::stream_for(name);
+    // Before looking the virtual host up, so its existence is not told to whoever may not use it.
+    if !principal.sees_stream(stream) {
+        let text = format!("access to vhost '{name}' refused for user '{}'", principal.user());
+        return Err(AmqpError::new(ReplyCode::NotAllowed, text).into());
     }
-    let vhost = shared.vhost(open.virtual_host.as_str()).await?;
+    let vhost = shared.vhost(name).await?;
     put_method(&mut out, 0, AMQPClass::Connection(conn::AMQPMethod::OpenOk(conn::OpenOk {})));
     send(out);
-    Ok(Negotiated { frame_max, channel_max, heartbeat, vhost })
+    let access = ConnectionAccess::new(principal, vhost.stream.clone(), epoch);
+    Ok(Negotiated { frame_max, channel_max, heartbeat, vhost, access })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_amqplain_responses_are_parsed_and_others_refused() {
+        let plain = |bytes: &[u8]| credentials("PLAIN", &LongString::from(bytes.to_vec()));
+        assert_eq!(plain(b"\0bob\0secret").unwrap(), ("bob".into(), "secret".into()));
+        assert_eq!(plain(b"authz\0bob\0pa\0ss").unwrap(), ("bob".into(), "pa\0ss".into()));
+        assert_eq!(plain(b"").unwrap(), (String::new(), String::new()));
+        let mut table = FieldTable::default();
+        table.insert("LOGIN".into(), AMQPValue::LongString("bob".into()));
+        table.insert("PASSWORD".into(), AMQPValue::LongString("secret".into()));
+        let (encoded, _) =
+            amq_protocol::types::generation::gen_field_table(&table)(Vec::new().into()).expect("encode").into_inner();
+        let amqplain = credentials("AMQPLAIN", &LongString::from(encoded[4..].to_vec())).unwrap();
+        assert_eq!(amqplain, ("bob".into(), "secret".into()));
+        let garbage = credentials("AMQPLAIN", &LongString::from(vec![5u8, b'L', b'O']));
+        assert_eq!(garbage.unwrap_err().code, ReplyCode::SyntaxError);
+        let other = credentials("EXTERNAL", &LongString::from(Vec::new())).unwrap_err();
+        assert_eq!(other.code, ReplyCode::AccessRefused);
+    }
 }

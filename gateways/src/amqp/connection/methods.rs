@@ -1,17 +1,22 @@
 //! Dispatch of frames to their handlers: connection-level methods on channel 0, channel open/close/flow, the
 //! exchange and queue classes, and the basic and confirm classes (in `basic`). Decides the scope of every error: a
-//! soft error closes its channel (`channel.close` with the reply code), a hard one the connection.
+//! soft error closes its channel (`channel.close` with the reply code), a hard one the connection. Checks the
+//! permissions of the exchange and queue classes (see `access`) and records their administrative requests in the
+//! broker's audit log.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use amq_protocol::protocol::{AMQPClass, access, channel as chan, connection as conn, exchange as ex, queue as qu};
+use callboard_actors::BrokerError;
+use callboard_protocol::model::Permission;
 
 use super::Connection;
 use super::channel::{Channel, ChannelState};
 use crate::amqp::frame::{Inbound, put_method};
 use crate::amqp::queue::{Purge, Unsubscribe};
 use crate::amqp::reply::{AmqpError, ReplyCode, internal};
+use crate::amqp::vhost::topic_for;
 
 fn channel_error(text: impl Into<String>) -> AmqpError {
     AmqpError::new(ReplyCode::ChannelError, text)
@@ -197,7 +202,43 @@ impl Connection {
         }
     }
 
+    /// The exchange class: `manage` on the stream for everything but a passive declare; audited.
     async fn on_exchange(&mut self, channel: u16, method: ex::AMQPMethod) -> Result<(), AmqpError> {
+        let audit = match &method {
+            ex::AMQPMethod::Declare(d) if d.passive => None,
+            ex::AMQPMethod::Declare(d) => Some((
+                "amqp_exchange_declare",
+                format!(
+                    "exchange '{}' type {} durable={} auto_delete={}",
+                    d.exchange, d.kind, d.durable, d.auto_delete
+                ),
+            )),
+            ex::AMQPMethod::Delete(d) => Some(("amqp_exchange_delete", format!("exchange '{}'", d.exchange))),
+            ex::AMQPMethod::Bind(b) => Some((
+                "amqp_exchange_bind",
+                format!("exchange '{}' to exchange '{}' key '{}'", b.destination, b.source, b.routing_key),
+            )),
+            ex::AMQPMethod::Unbind(b) => Some((
+                "amqp_exchange_unbind",
+                format!("exchange '{}' from exchange '{}' key '{}'", b.destination, b.source, b.routing_key),
+            )),
+            _ => None,
+        };
+        let result = match &audit {
+            Some((_, what)) => self.access.require_stream(Permission::Manage, what),
+            None => Ok(()),
+        };
+        let result = match result {
+            Ok(()) => self.exchange_method(channel, method).await,
+            Err(e) => Err(e),
+        };
+        if let Some((action, detail)) = audit {
+            self.audit(action, &detail, &result);
+        }
+        result
+    }
+
+    async fn exchange_method(&mut self, channel: u16, method: ex::AMQPMethod) -> Result<(), AmqpError> {
         self.barrier().await;
         let (nowait, reply) = match method {
             ex::AMQPMethod::Declare(d) => {
@@ -224,6 +265,70 @@ impl Connection {
         Ok(())
     }
 
+    /// Records an administrative request of this connection's user in the broker's audit log.
+    fn audit(&self, action: &str, detail: &str, result: &Result<(), AmqpError>) {
+        let detail = format!("vhost '{}' {detail}", self.vhost.stream);
+        let failure = result.as_ref().err().map(|e| match e.code {
+            ReplyCode::AccessRefused => BrokerError::Forbidden(e.text.clone()),
+            _ => BrokerError::InvalidConfig(e.to_string()),
+        });
+        self.shared.broker.audit_request(
+            self.access.principal(),
+            action,
+            &detail,
+            failure.as_ref().map_or(Ok(()), Err),
+        );
+    }
+
+    /// What `method` needs (checked before it runs) and, for administrative ones, how the audit log names it.
+    fn queue_rights(&self, channel: u16, method: &qu::AMQPMethod) -> Result<Option<(&'static str, String)>, AmqpError> {
+        let on_queue = |name: &str| -> Result<String, AmqpError> {
+            let name = self.queue_name(channel, name)?;
+            self.access.require_queue(Permission::Manage, &name, &topic_for(&name))?;
+            Ok(name)
+        };
+        Ok(match method {
+            qu::AMQPMethod::Declare(d) if d.passive => {
+                let name = self.queue_name(channel, d.queue.as_str())?;
+                self.access.require_any(&name, &topic_for(&name))?;
+                None
+            }
+            qu::AMQPMethod::Declare(d) => {
+                let name = d.queue.as_str();
+                let what = if name.is_empty() { "server-named queues".to_string() } else { format!("queue '{name}'") };
+                if name.is_empty() {
+                    self.access.require_stream(Permission::Manage, &what)?;
+                } else {
+                    self.access.require_queue(Permission::Manage, name, &topic_for(name))?;
+                }
+                // Its dead letters may be routed to any queue of the virtual host.
+                if let Some(dlx) = d.arguments.inner().get("x-dead-letter-exchange") {
+                    self.access.require_stream(Permission::Write, &format!("dead-letter exchange {dlx:?}"))?;
+                }
+                let detail =
+                    format!("{what} durable={} exclusive={} auto_delete={}", d.durable, d.exclusive, d.auto_delete);
+                Some(("amqp_queue_declare", detail))
+            }
+            qu::AMQPMethod::Bind(b) => {
+                let name = on_queue(b.queue.as_str())?;
+                Some((
+                    "amqp_queue_bind",
+                    format!("queue '{name}' to exchange '{}' key '{}'", b.exchange, b.routing_key),
+                ))
+            }
+            qu::AMQPMethod::Unbind(b) => {
+                let name = on_queue(b.queue.as_str())?;
+                let detail = format!("queue '{name}' from exchange '{}' key '{}'", b.exchange, b.routing_key);
+                Some(("amqp_queue_unbind", detail))
+            }
+            qu::AMQPMethod::Purge(p) => Some(("amqp_queue_purge", format!("queue '{}'", on_queue(p.queue.as_str())?))),
+            qu::AMQPMethod::Delete(d) => {
+                Some(("amqp_queue_delete", format!("queue '{}'", on_queue(d.queue.as_str())?)))
+            }
+            _ => None,
+        })
+    }
+
     /// The queue a method names; an empty name means the channel's last declared queue.
     pub(super) fn queue_name(&self, channel: u16, name: &str) -> Result<String, AmqpError> {
         if !name.is_empty() {
@@ -235,7 +340,26 @@ impl Connection {
             .ok_or_else(|| AmqpError::new(ReplyCode::NotFound, "no previously declared queue"))
     }
 
+    /// The queue class: `manage` on the queue (any permission for a passive declare); audited.
     async fn on_queue(&mut self, channel: u16, method: qu::AMQPMethod) -> Result<(), AmqpError> {
+        let audit = match self.queue_rights(channel, &method) {
+            Ok(audit) => audit,
+            Err(e) => {
+                // A refused administrative request is audited too (a refused passive declare is not one).
+                if !matches!(&method, qu::AMQPMethod::Declare(d) if d.passive) {
+                    self.audit(queue_action(&method), &format!("queue '{}'", queue_of(&method)), &Err(e.clone()));
+                }
+                return Err(e);
+            }
+        };
+        let result = self.queue_method(channel, method).await;
+        if let Some((action, detail)) = audit {
+            self.audit(action, &detail, &result);
+        }
+        result
+    }
+
+    async fn queue_method(&mut self, channel: u16, method: qu::AMQPMethod) -> Result<(), AmqpError> {
         self.barrier().await;
         let vhost = Arc::clone(&self.vhost);
         let (nowait, reply) = match method {
@@ -274,5 +398,29 @@ impl Connection {
             put_method(&mut self.out, channel, AMQPClass::Queue(reply));
         }
         Ok(())
+    }
+}
+
+/// How the audit log names a queue method.
+fn queue_action(method: &qu::AMQPMethod) -> &'static str {
+    match method {
+        qu::AMQPMethod::Declare(_) => "amqp_queue_declare",
+        qu::AMQPMethod::Bind(_) => "amqp_queue_bind",
+        qu::AMQPMethod::Unbind(_) => "amqp_queue_unbind",
+        qu::AMQPMethod::Purge(_) => "amqp_queue_purge",
+        qu::AMQPMethod::Delete(_) => "amqp_queue_delete",
+        _ => "amqp_queue",
+    }
+}
+
+/// The queue a queue method names (empty: the channel's last declared, or server-named).
+fn queue_of(method: &qu::AMQPMethod) -> &str {
+    match method {
+        qu::AMQPMethod::Declare(d) => d.queue.as_str(),
+        qu::AMQPMethod::Bind(b) => b.queue.as_str(),
+        qu::AMQPMethod::Unbind(b) => b.queue.as_str(),
+        qu::AMQPMethod::Purge(p) => p.queue.as_str(),
+        qu::AMQPMethod::Delete(d) => d.queue.as_str(),
+        _ => "",
     }
 }

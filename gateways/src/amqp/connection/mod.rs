@@ -7,6 +7,7 @@
 //! Channel exceptions close the channel, connection exceptions close the connection (`connection.close`, then
 //! `close-ok` or a timeout), both per spec.
 
+mod access;
 mod basic;
 mod channel;
 mod handshake;
@@ -26,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use self::access::ConnectionAccess;
 pub(crate) use self::basic::now_ms;
 use self::channel::Channel;
 use self::handshake::HandshakeError;
@@ -40,6 +42,10 @@ use crate::budget::ByteBudget;
 
 /// How long the server waits for `close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a connection re-validates its login with the broker (a disabled user or revoked token is cut off, an
+/// expired token noticed, consumers of queues no longer readable cancelled, even while the client sends nothing).
+/// A change of users or grants is also noticed at the start of every round of frames read.
+const AUTH_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Flights queued for the completion task at most (it takes up to 64 more and stores them): back-pressure on
 /// publishers.
 const MAX_FLIGHTS: usize = 64;
@@ -49,6 +55,7 @@ struct Connection {
     id: u64,
     shared: Arc<Shared>,
     vhost: Arc<VHost>,
+    access: ConnectionAccess,
     frame_max: u32,
     channel_max: u16,
     channels: HashMap<u16, Channel>,
@@ -113,6 +120,7 @@ pub async fn serve(
         id: shared.next_id(),
         shared: Arc::clone(&shared),
         vhost: negotiated.vhost,
+        access: negotiated.access,
         frame_max: negotiated.frame_max,
         channel_max: negotiated.channel_max,
         channels: HashMap::new(),
@@ -129,7 +137,7 @@ pub async fn serve(
         closing: None,
         done: false,
     };
-    debug!(%peer, id = c.id, vhost = %c.vhost.stream, "AMQP connection open");
+    debug!(%peer, id = c.id, vhost = %c.vhost.stream, user = c.access.user(), "AMQP connection open");
     c.run(&mut reader, &mut events_rx, confirm_rx, negotiated.heartbeat, shutdown).await;
     c.teardown(&mut events_rx).await;
     drop(c);
@@ -195,6 +203,8 @@ impl Connection {
         let tick_every = if heartbeat.is_zero() { Duration::from_secs(3600) } else { heartbeat / 2 };
         let mut ticker = tokio::time::interval(tick_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut auth_ticker = tokio::time::interval(AUTH_CHECK_EVERY);
+        auth_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
         // Armed when the backlog fills; fires if it stays full for `write_stall_timeout`.
         let stall_timeout = self.shared.config.write_stall_timeout;
@@ -275,6 +285,7 @@ impl Connection {
                         break;
                     }
                 }
+                _ = auth_ticker.tick() => self.recheck(true).await,
                 Ok(()) = blocked.changed() => {
                     is_blocked = *blocked.borrow_and_update();
                     if !is_blocked && told_blocked {
@@ -297,8 +308,27 @@ impl Connection {
         }
     }
 
+    /// Re-validates the login (free unless users, grants or tokens changed, or `force`): the connection is closed
+    /// (320 connection-forced, with the reason) when it no longer holds; after a grant change consumers of queues no
+    /// longer readable are cancelled.
+    async fn recheck(&mut self, force: bool) {
+        if self.closing.is_some() {
+            return;
+        }
+        match self.access.refresh(&self.shared.broker, force) {
+            Ok(false) => {}
+            Ok(true) => self.cancel_unreadable().await,
+            Err(e) => {
+                debug!(id = self.id, user = self.access.user(), error = %e, "AMQP login no longer valid; closing");
+                self.close_connection(&e);
+            }
+        }
+    }
+
     /// Handles every whole frame read so far.
     async fn on_bytes(&mut self, reader: &mut FrameReader) {
+        // Grants changed since the last round apply from this round's first frame on.
+        self.recheck(false).await;
         while !self.done {
             match frame::parse(&mut reader.buf, self.frame_max) {
                 Ok(Some(f)) => {

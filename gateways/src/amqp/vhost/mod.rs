@@ -15,7 +15,7 @@ use amq_protocol::protocol::exchange as ex;
 use amq_protocol::types::FieldTable;
 
 pub use exchange::{Binding, Destination, Exchange, ExchangeKind};
-pub use queues::QueueEntry;
+pub use queues::{QueueEntry, topic_for};
 
 use crate::amqp::queue::QueueActor;
 use crate::amqp::reply::{AmqpError, ReplyCode, access_refused, internal, not_found, precondition};

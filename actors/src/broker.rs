@@ -132,6 +132,7 @@ impl BrokerActor {
             producer_expiry: self.config.producer_expiry,
             read_only_retry: self.config.read_only_retry,
             producer_ids: Arc::clone(&self.producer_ids),
+            sealing: crate::encryption::sealing(self.config.master_key.as_ref(), topic),
         };
         let actor = TopicActor::new(template, dir, topic.id as usize, self.workers.clone(), topic.config.partitions);
         let partitions = actor.partitions();
@@ -256,11 +257,14 @@ impl Handler<CreateTopic> for BrokerActor {
                 self.config.max_topics_per_stream
             )));
         }
+        let id = self.metadata.next_topic_id;
+        let data_key = crate::encryption::new_data_key(self.config.master_key.as_ref(), id, msg.config.encryption)?;
         let topic = TopicMeta {
-            id: self.metadata.next_topic_id,
+            id,
             name: msg.name.clone(),
             created_ms: self.config.env.now_ms(),
             config: msg.config,
+            data_key,
         };
         self.update_metadata(|m| {
             m.next_topic_id += 1;

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callboard_protocol::model::MAX_PARTITIONS;
+use callboard_protocol::batch::MAX_DECOMPRESSED_BYTES;
 pub(crate) use callboard_protocol::model::{DedupWindow, DurabilityPolicy, TopicConfig};
+use callboard_protocol::model::{Encryption, MAX_PARTITIONS};
 use callboard_storage::{Durability, Env, LogConfig, OsEnv};
 
 use crate::error::{BrokerError, Result};
@@ -53,6 +54,15 @@ impl TopicConfigExt for TopicConfig {
         if self.retention_bytes == Some(0) {
             return Err(BrokerError::InvalidConfig("retention_bytes must be at least 1 (omit it for no limit)".into()));
         }
+        if self.encryption != Encryption::None
+            && self.max_message_bytes as usize > MAX_DECOMPRESSED_BYTES - callboard_protocol::batch::SEAL_OVERHEAD
+        {
+            return Err(BrokerError::InvalidConfig(format!(
+                "an encrypted topic's max_message_bytes must be at most {} (sealing adds {} bytes per batch)",
+                MAX_DECOMPRESSED_BYTES - callboard_protocol::batch::SEAL_OVERHEAD,
+                callboard_protocol::batch::SEAL_OVERHEAD
+            )));
+        }
         self.log_config().validate().map_err(|e| BrokerError::InvalidConfig(e.to_string()))
     }
 
@@ -67,7 +77,11 @@ impl TopicConfigExt for TopicConfig {
                 DurabilityPolicy::Interval { .. } => callboard_storage::Durability::Never,
                 other => storage_durability(other),
             },
-            max_batch_bytes: self.max_message_bytes.max(64),
+            // A sealed batch is stored with its nonce and tag.
+            max_batch_bytes: self.max_message_bytes.max(64).saturating_add(match self.encryption {
+                Encryption::None => 0,
+                Encryption::Aes256Gcm => callboard_protocol::batch::SEAL_OVERHEAD as u32,
+            }),
             ..LogConfig::default()
         }
     }
@@ -108,6 +122,9 @@ pub struct BrokerConfig {
     /// Password of the `admin` user created on the first start of a data directory without users (`None`: a
     /// random one, written to `DATA_DIR/admin-credentials`). Ignored once users exist.
     pub admin_password: Option<crate::auth::Secret>,
+    /// Master key wrapping the data keys of encrypted topics (`None`: encrypted topics cannot be created, and
+    /// existing ones stay offline).
+    pub master_key: Option<crate::encryption::MasterKey>,
 }
 
 impl Default for BrokerConfig {
@@ -128,6 +145,7 @@ impl Default for BrokerConfig {
             max_partitions: None,
             env: Arc::new(OsEnv),
             admin_password: None,
+            master_key: None,
         }
     }
 }

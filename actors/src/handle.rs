@@ -108,6 +108,22 @@ impl std::fmt::Debug for Broker {
 
 const LOCK_FILE: &str = ".broker.lock";
 
+/// Locks a data directory for one owner (a broker, or an offline tool such as key rotation).
+pub(crate) fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File> {
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| BrokerError::io(&lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BrokerError::DataDirLocked(dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(BrokerError::io(&lock_path, e)),
+    }
+}
+
 pub(crate) fn closed(_: MailboxError) -> BrokerError {
     BrokerError::ShuttingDown
 }
@@ -117,20 +133,7 @@ impl Broker {
     pub async fn start(config: BrokerConfig) -> Result<Broker> {
         let dir = config.data_dir.clone();
         callboard_storage::create_dir_all_synced(&dir).map_err(|e| BrokerError::io(&dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| BrokerError::io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(BrokerError::DataDirLocked(dir.display().to_string()));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(BrokerError::io(&lock_path, e)),
-        }
+        let lock = lock_data_dir(&dir)?;
         let threads = ActorThreads::start(config.arbiters).map_err(|e| BrokerError::io(&dir, e))?;
         let routes = Arc::new(RwLock::new(Routes::default()));
         let (tx, rx) = tokio::sync::oneshot::channel();

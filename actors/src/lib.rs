@@ -21,6 +21,7 @@ pub mod auth;
 mod broker;
 pub mod budget;
 mod config;
+pub mod encryption;
 mod error;
 mod fault;
 mod group;

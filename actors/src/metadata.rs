@@ -54,6 +54,9 @@ pub struct TopicMeta {
     pub created_ms: i64,
     /// Configuration (partition count included).
     pub config: TopicConfig,
+    /// The data key of an encrypted topic, wrapped by the master key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<crate::encryption::WrappedKey>,
 }
 
 /// Everything persisted in `metadata.json`.
@@ -176,6 +179,7 @@ mod tests {
             name: "orders".into(),
             created_ms: 6,
             config: TopicConfig { partitions: 3, ..TopicConfig::default() },
+            data_key: None,
         });
         meta.save(&callboard_storage::OsEnv, dir.path()).expect("save");
         let loaded = Metadata::load_or_create(&callboard_storage::OsEnv, dir.path(), 0).expect("load");

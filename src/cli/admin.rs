@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use callboard::protocol::model::{DurabilityPolicy, Health, StreamInfo, TopicConfig, TopicDetails, TopicInfo};
+use callboard::protocol::model::{
+    DurabilityPolicy, Encryption, Health, StreamInfo, TopicConfig, TopicDetails, TopicInfo,
+};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -49,6 +51,9 @@ pub enum TopicCommand {
         /// Segment file size (e.g. 1GiB).
         #[arg(long, value_parser = parse_size)]
         segment_bytes: Option<u64>,
+        /// Encryption at rest: none or aes-256-gcm (needs a broker started with a master key).
+        #[arg(long, default_value = "none")]
+        encryption: Encryption,
     },
     /// List the stream's topics.
     List,
@@ -131,8 +136,17 @@ pub async fn topic(command: TopicCommand, args: &ClientArgs) -> anyhow::Result<s
     let client = args.connect("callboard-cli").await?;
     let stream = &args.stream;
     match command {
-        TopicCommand::Create { name, partitions, durability, retention_age, retention_bytes, segment_bytes } => {
-            let mut config = TopicConfig { partitions, durability, retention_bytes, ..TopicConfig::default() };
+        TopicCommand::Create {
+            name,
+            partitions,
+            durability,
+            retention_age,
+            retention_bytes,
+            segment_bytes,
+            encryption,
+        } => {
+            let mut config =
+                TopicConfig { partitions, durability, retention_bytes, encryption, ..TopicConfig::default() };
             config.retention_age_ms = retention_age.map(|d| d.as_millis() as u64);
             if let Some(b) = segment_bytes {
                 config.segment_bytes = b;
@@ -196,14 +210,15 @@ fn describe_config(d: &TopicDetails) {
         .retention_age_ms
         .map_or("none".into(), |ms| humantime::format_duration(Duration::from_millis(ms)).to_string());
     println!(
-        "topic {}/{}  partitions {}  durability {}  retention age {}  retention bytes {}  segment {}",
+        "topic {}/{}  partitions {}  durability {}  retention age {}  retention bytes {}  segment {}  encryption {}",
         d.topic.stream,
         d.topic.name,
         c.partitions,
         durability(c.durability),
         age,
         c.retention_bytes.map_or("none".into(), size),
-        size(c.segment_bytes)
+        size(c.segment_bytes),
+        c.encryption
     );
 }
 

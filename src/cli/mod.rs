@@ -6,6 +6,7 @@ mod connect;
 mod consume;
 mod credentials;
 mod group;
+mod key;
 mod log_check;
 mod output;
 mod security;
@@ -103,6 +104,11 @@ enum Command {
     },
     /// Load tool: measure throughput and latency against a running broker.
     Bench(bench::BenchArgs),
+    /// Generate a master key for encryption at rest, or rotate it (re-wrapping the topics' data keys).
+    Key {
+        #[command(subcommand)]
+        command: key::KeyCommand,
+    },
     /// Work with a partition log directory directly (the broker must not be running on it).
     Log {
         #[command(subcommand)]
@@ -124,6 +130,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Log { command: LogCommand::Check { dir } } = cli.command {
         return log_check::check(dir);
     }
+    if let Command::Key { command } = cli.command {
+        return key::run(command);
+    }
     if let Command::Serve(args) = cli.command {
         return serve::run(args);
     }
@@ -142,7 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Login(args) => security::login(args).await,
             Command::Logout { client } => security::logout(&client).await,
             Command::Whoami { client } => security::whoami(&client).await,
-            Command::Serve(_) | Command::Log { .. } => unreachable!("handled above"),
+            Command::Serve(_) | Command::Log { .. } | Command::Key { .. } => unreachable!("handled above"),
         }
     })
 }

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Most partitions in the broker (1 to 1 000 000) [default: (open-file hard limit − 2048) / 4].
     #[arg(long, env = "CALLBOARD_MAX_PARTITIONS")]
     max_partitions: Option<usize>,
+    /// Master key of encryption at rest (32 raw bytes, 64 hex digits or base64; see `callboard key generate`);
+    /// else the key itself from CALLBOARD_MASTER_KEY. Without one, encrypted topics stay offline.
+    #[arg(long, env = "CALLBOARD_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
     /// Serve /metrics without credentials (otherwise it needs the read_metrics permission).
     #[arg(long, env = "CALLBOARD_METRICS_PUBLIC")]
     metrics_public: bool,
@@ -79,6 +83,7 @@ struct Settings {
     tls: Option<(PathBuf, PathBuf)>,
     gateway: GatewayConfig,
     max_partitions: Option<usize>,
+    master_key: Option<callboard::actors::encryption::MasterKey>,
     metrics_public: bool,
 }
 
@@ -131,6 +136,7 @@ impl Settings {
             tls,
             gateway,
             max_partitions,
+            master_key: super::key::master_key(args.master_key_file.as_deref())?,
             metrics_public: args.metrics_public,
         })
     }
@@ -189,8 +195,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_partitions: settings.max_partitions,
         // Read from the environment only (never a flag: flags show in `ps`).
         admin_password: std::env::var("CALLBOARD_ADMIN_PASSWORD").ok().map(callboard::actors::auth::Secret::new),
+        master_key: settings.master_key.clone(),
         ..BrokerConfig::with_data_dir(&settings.data_dir)
     };
+    if let Some(key) = &settings.master_key {
+        info!(fingerprint = key.fingerprint(), "master key loaded for encrypted topics");
+    }
     let broker = Broker::start(config)
         .await
         .with_context(|| format!("starting the broker in {}", settings.data_dir.display()))?;

@@ -48,6 +48,15 @@ pub enum StorageError {
         /// What was wrong.
         reason: String,
     },
+    /// A sealed (encrypted) batch did not decrypt: altered on disk, moved, or sealed under another key. It is not
+    /// served.
+    #[error("corrupt data at offset {first_offset}: {reason}")]
+    Unauthentic {
+        /// First offset of the batch.
+        first_offset: u64,
+        /// What was wrong.
+        reason: String,
+    },
     /// The disk is full. The failed append was rolled back; the log is consistent and still readable.
     #[error("disk full while writing {path}; the write was rolled back")]
     DiskFull {
@@ -108,7 +117,7 @@ impl StorageError {
             StorageError::BelowLogStart { .. } | StorageError::BeyondLogEnd { .. } => ErrorCode::OffsetOutOfRange,
             StorageError::InvalidBatch(e) => e.code(),
             StorageError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
-            StorageError::Corrupt { .. } => ErrorCode::CorruptMessage,
+            StorageError::Corrupt { .. } | StorageError::Unauthentic { .. } => ErrorCode::CorruptMessage,
             StorageError::DiskFull { .. } => ErrorCode::StorageFull,
             StorageError::Locked { .. } => ErrorCode::Locked,
             StorageError::Failed { .. } | StorageError::Io { .. } => ErrorCode::StorageError,

@@ -464,6 +464,11 @@ impl Segment {
                     self.corrupt(batch_pos, header.base_offset, e.to_string())
                 };
                 let batch = BatchRef::trusted(body).map_err(corrupt)?;
+                // A sealed (encrypted) batch's records cannot be read without its key: its first offset is the
+                // answer (a few of its records may be older than `ts`; none after it is skipped).
+                if header.attributes.sealed() {
+                    return Ok(Some(header.base_offset.max(from)));
+                }
                 // A compressed batch was checked when appended; the format's ceiling bounds it here.
                 let records = batch.decompress(MAX_DECOMPRESSED_BYTES).map_err(corrupt)?;
                 for record in records.iter() {

@@ -8,7 +8,8 @@ use std::time::Instant;
 use actix::{AsyncContext, Context, Handler, ResponseFuture};
 use bytes::{Bytes, BytesMut};
 use callboard_protocol::batch::{
-    BatchBuilder, BatchHeader, Compression, Header, NO_PRODUCER_ID, ProducerInfo, RecordData, validate,
+    BatchBuilder, BatchError, BatchHeader, Compression, Header, NO_PRODUCER_ID, ProducerInfo, RecordData,
+    SEALED_ATTRIBUTE, validate,
 };
 use callboard_storage::{Committer, StorageError};
 use tokio::sync::oneshot;
@@ -79,6 +80,10 @@ impl PartitionActor {
         }
         let now = self.setup.env.now_ms();
         let header = BatchHeader::parse(&batch).map_err(StorageError::from)?;
+        if header.attributes.sealed() {
+            // Only the broker seals batches, as it stores them.
+            return Err(StorageError::from(BatchError::ReservedAttributes(SEALED_ATTRIBUTE)).into());
+        }
         let allocated = self.setup.producer_ids.load(std::sync::atomic::Ordering::Acquire);
         if let Verdict::Duplicate { base_offset, count } = self.producers.check(&header, allocated)? {
             let log = self.serving()?;
@@ -111,6 +116,11 @@ impl PartitionActor {
             check_compressed(&batch, max as usize)?;
         }
         let log = self.log.as_mut().ok_or(BrokerError::ShuttingDown)?;
+        if let Some(cipher) = self.setup.sealing.cipher() {
+            // The partition's mailbox serializes appends: the next offset is the one this batch gets.
+            validate(&batch).map_err(StorageError::from)?;
+            batch = cipher.seal(self.setup.partition, &batch, log.next_offset())?;
+        }
         match log.append(&mut batch) {
             Ok(appended) => {
                 self.producers.record(&header, appended.base_offset, now);
@@ -169,7 +179,10 @@ impl PartitionActor {
         // Stop at the batch holding the last wanted offset: reading (and CRC-checking) up to `max_bytes` for a
         // small `max_count` wastes work.
         let upper = start.saturating_add(u64::from(req.max_count.max(1))).min(visible_end);
-        let read = log.read_until(start, req.max_bytes, upper)?;
+        let mut read = log.read_until(start, req.max_bytes, upper)?;
+        if let Some(cipher) = self.setup.sealing.cipher() {
+            read.bytes = cipher.open_all(self.setup.partition, &read.bytes)?;
+        }
         let next_offset = read.next_offset.min(start.saturating_add(u64::from(req.max_count.max(1))));
         if let Some(consumer) = req.consumer.as_ref().filter(|c| c.auto_commit) {
             self.offsets.as_mut().ok_or(BrokerError::ShuttingDown)?.store(&consumer.name, next_offset, false)?;

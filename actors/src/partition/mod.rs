@@ -53,6 +53,8 @@ pub(crate) struct PartitionSetup {
     pub(crate) read_only_retry: Duration,
     /// The first producer id not yet allocated (shared with the broker actor).
     pub(crate) producer_ids: Arc<AtomicI64>,
+    /// Whether (and with which key) batches are sealed at rest.
+    pub(crate) sealing: crate::encryption::Sealing,
 }
 
 impl PartitionSetup {
@@ -90,10 +92,15 @@ const WRITEBACK_BYTES: u64 = 32 << 20;
 
 impl PartitionActor {
     pub(crate) fn new(setup: PartitionSetup) -> Self {
+        // An encrypted topic without its key stays offline, its files untouched, until a restart with the key.
+        let health = match &setup.sealing {
+            crate::encryption::Sealing::Unavailable(reason) => Health::Offline(reason.clone()),
+            _ => Health::Online,
+        };
         PartitionActor {
             setup,
             log: None,
-            health: Health::Online,
+            health,
             deleted: false,
             read_only_until: None,
             restarts: VecDeque::new(),
@@ -118,7 +125,7 @@ impl PartitionActor {
         }
         let offsets = ConsumerOffsets::load(Arc::clone(&s.env), &s.dir)?;
         let dedup = match s.config.dedup {
-            Some(window) => Some(rebuild_dedup(&log, Dedup::new(window), s.env.now_ms())?),
+            Some(window) => Some(rebuild_dedup(&log, Dedup::new(window), s.env.now_ms(), s)?),
             None => None,
         };
         let horizon = s.env.now_ms().saturating_sub(s.producer_expiry.as_millis().min(i64::MAX as u128) as i64);
@@ -252,9 +259,18 @@ impl PartitionActor {
     }
 }
 
-fn rebuild_dedup(log: &PartitionLog, mut dedup: Dedup, now_ms: i64) -> Result<Dedup> {
+fn rebuild_dedup(log: &PartitionLog, mut dedup: Dedup, now_ms: i64, setup: &PartitionSetup) -> Result<Dedup> {
     let from = log.offset_for_timestamp(dedup.horizon(now_ms))?.unwrap_or(log.next_offset());
+    let mut opened = bytes::BytesMut::new();
     log.for_each_batch(from, |batch| {
+        let batch = match setup.sealing.cipher() {
+            Some(cipher) => {
+                opened.clear();
+                cipher.open_into(setup.partition, batch.as_bytes(), &mut opened)?;
+                callboard_protocol::batch::BatchRef::trusted(&opened).map_err(StorageError::from)?
+            }
+            None => batch,
+        };
         // Stored batches were checked on append against the topic's limit; the format's ceiling bounds them here.
         let records = batch.decompress(MAX_DECOMPRESSED_BYTES).map_err(StorageError::from)?;
         for record in records.iter() {

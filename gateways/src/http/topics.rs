@@ -2,7 +2,9 @@
 //! (`/api/v1/streams/{stream}/topics[/{topic}[/partitions]]`).
 
 use actix_web::{HttpResponse, web};
-use callboard_actors::{DedupWindow, DurabilityPolicy, MAX_PARTITIONS, TopicConfig, TopicDetails, TopicInfo};
+use callboard_actors::{
+    DedupWindow, DurabilityPolicy, Encryption, MAX_PARTITIONS, TopicConfig, TopicDetails, TopicInfo,
+};
 use callboard_protocol::ErrorCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -59,6 +61,9 @@ pub(crate) struct CreateTopic {
     pub max_message_bytes: Option<u32>,
     /// Message-id deduplication (default: none).
     pub dedup: Option<CreateDedup>,
+    /// Encryption at rest: `none` (the default) or `aes-256-gcm` (the broker needs a master key).
+    #[schema(value_type = Option<String>, pattern = "^(none|aes-256-gcm)$", example = "aes-256-gcm")]
+    pub encryption: Option<Encryption>,
 }
 
 impl CreateTopic {
@@ -89,6 +94,7 @@ impl CreateTopic {
             segment_bytes: self.segment_bytes.unwrap_or(defaults.segment_bytes),
             max_message_bytes: self.max_message_bytes.unwrap_or(defaults.max_message_bytes),
             dedup: self.dedup.as_ref().map(|d| DedupWindow { max_ids: d.max_ids, max_age_ms: d.max_age_ms }),
+            encryption: self.encryption.unwrap_or_default(),
         })
     }
 }

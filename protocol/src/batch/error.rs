@@ -82,6 +82,9 @@ pub enum BatchError {
     /// ([`super::BatchRef::decompress`]).
     #[error("the records of a {0}-compressed batch must be decompressed before they are read")]
     Compressed(&'static str),
+    /// The records of a sealed (encrypted at rest) batch were read without opening it with its topic's key first.
+    #[error("the records of an encrypted batch must be decrypted with the topic's key before they are read")]
+    Sealed,
     /// A header field disagrees with the records it describes.
     #[error("record batch header is inconsistent with its records: {0}")]
     Inconsistent(&'static str),

@@ -32,9 +32,18 @@ pub(crate) const OFF_PRODUCER_EPOCH: usize = 51;
 pub(crate) const OFF_BASE_SEQUENCE: usize = 53;
 
 const COMPRESSION_MASK: u16 = 0b111;
-const KNOWN_ATTRIBUTES: u16 = COMPRESSION_MASK;
+/// Attribute bit 8: the batch is sealed (encrypted at rest). Only the broker sets it, on batches it stores for an
+/// encrypted topic; clients never send or receive sealed batches. Bits 3-6 stay free for Kafka's meanings.
+pub const SEALED_ATTRIBUTE: u16 = 1 << 8;
+const KNOWN_ATTRIBUTES: u16 = COMPRESSION_MASK | SEALED_ATTRIBUTE;
+/// Bytes a sealed batch's record region starts with: the AEAD nonce.
+pub const SEAL_NONCE_LEN: usize = 12;
+/// Bytes a sealed batch's record region ends with: the AEAD tag.
+pub const SEAL_TAG_LEN: usize = 16;
+/// Bytes sealing adds to a batch (nonce and tag).
+pub const SEAL_OVERHEAD: usize = SEAL_NONCE_LEN + SEAL_TAG_LEN;
 
-/// The batch attribute word (bits 0-2: compression codec; bits 3-15 reserved, must be zero).
+/// The batch attribute word (bits 0-2: compression codec; bit 8: sealed; the other bits reserved, must be zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Attributes(pub u16);
 
@@ -47,6 +56,11 @@ impl Attributes {
     /// The compression codec, or an error if this build does not know it.
     pub fn compression(self) -> Result<Compression, BatchError> {
         Compression::from_bits(self.0 & COMPRESSION_MASK)
+    }
+
+    /// Whether the batch is sealed (its record region is `nonce | ciphertext | tag`, see [`SEALED_ATTRIBUTE`]).
+    pub fn sealed(self) -> bool {
+        self.0 & SEALED_ATTRIBUTE != 0
     }
 
     fn check(self) -> Result<(), BatchError> {

@@ -16,7 +16,7 @@ pub use compression::{Compression, MAX_DECOMPRESSED_BYTES};
 pub use error::BatchError;
 pub use header::{
     Attributes, BatchHeader, FORMAT_VERSION, HEADER_LEN, LENGTH_PREFIX, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-    crc_of, set_base_offset, set_leader_epoch,
+    SEAL_NONCE_LEN, SEAL_OVERHEAD, SEAL_TAG_LEN, SEALED_ATTRIBUTE, crc_of, set_base_offset, set_leader_epoch,
 };
 pub use record::{BatchRef, HeaderIter, HeaderRef, RecordIter, RecordRef, Records, validate};
 

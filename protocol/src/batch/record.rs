@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use super::BatchError;
 use super::compression::{Compression, decompress};
-use super::header::{BatchHeader, HEADER_LEN, crc_of};
+use super::header::{BatchHeader, HEADER_LEN, SEAL_OVERHEAD, crc_of};
 use crate::varint;
 
 /// The smallest possible encoded record (length, attributes, deltas, null key and value, no headers).
@@ -35,6 +35,9 @@ pub fn validate(buf: &[u8]) -> Result<BatchRef<'_>, BatchError> {
     }
     let region = &buf[HEADER_LEN..];
     match batch.codec {
+        // A sealed batch's records are ciphertext: the CRC (over what is stored) is all that can be checked here.
+        _ if batch.header.attributes.sealed() && region.len() <= SEAL_OVERHEAD => return Err(BatchError::Truncated),
+        _ if batch.header.attributes.sealed() => {}
         Compression::None => check_region(region, &batch.header)?,
         _ if region.is_empty() => return Err(BatchError::Truncated),
         _ => {}
@@ -73,8 +76,10 @@ impl<'a> BatchRef<'a> {
     /// [`BatchError::Compressed`]: use [`BatchRef::decompress`].
     pub fn records(&self) -> RecordIter<'a> {
         let mut iter = RecordIter::over(&self.buf[HEADER_LEN..], &self.header);
-        if self.codec != Compression::None {
-            iter.compressed = Some(self.codec.name());
+        if self.header.attributes.sealed() {
+            iter.blocked = Some(BatchError::Sealed);
+        } else if self.codec != Compression::None {
+            iter.blocked = Some(BatchError::Compressed(self.codec.name()));
         }
         iter
     }
@@ -83,6 +88,9 @@ impl<'a> BatchRef<'a> {
     /// [`BatchError::DecompressedTooLarge`]). Decompressed records are checked as [`validate`] checks an
     /// uncompressed batch's; an uncompressed batch's records are borrowed as they are.
     pub fn decompress(&self, limit: usize) -> Result<Records<'a>, BatchError> {
+        if self.header.attributes.sealed() {
+            return Err(BatchError::Sealed);
+        }
         let region = &self.buf[HEADER_LEN..];
         if self.codec == Compression::None {
             return Ok(Records { region: Cow::Borrowed(region), header: self.header });
@@ -181,8 +189,9 @@ pub struct RecordIter<'a> {
     count: u32,
     base_offset: u64,
     first_timestamp: i64,
-    /// Set for a compressed batch's raw bytes: the first item is a [`BatchError::Compressed`].
-    compressed: Option<&'static str>,
+    /// Set for a compressed or sealed batch's raw bytes: the first item is this error
+    /// ([`BatchError::Compressed`] or [`BatchError::Sealed`]).
+    blocked: Option<BatchError>,
 }
 
 impl<'a> Iterator for RecordIter<'a> {
@@ -192,9 +201,9 @@ impl<'a> Iterator for RecordIter<'a> {
         if self.index >= self.count {
             return None;
         }
-        if let Some(codec) = self.compressed.take() {
+        if let Some(error) = self.blocked.take() {
             self.index = self.count;
-            return Some(Err(BatchError::Compressed(codec)));
+            return Some(Err(error));
         }
         let result = self.decode();
         match result {
@@ -219,7 +228,7 @@ impl<'a> RecordIter<'a> {
             count: header.record_count,
             base_offset: header.base_offset,
             first_timestamp: header.first_timestamp,
-            compressed: None,
+            blocked: None,
         }
     }
 

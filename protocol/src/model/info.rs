@@ -53,7 +53,7 @@ pub enum Health {
     Online,
     /// Reads work, writes are refused (for example: disk full).
     ReadOnly(String),
-    /// Failed more often than the restart bound allows.
+    /// Failed more often than the restart bound allows, or (an encrypted topic) its data key is not available.
     Offline(String),
     /// Its topic was deleted or the broker is stopping.
     Retired,

@@ -11,7 +11,7 @@ mod partitioner;
 mod poll;
 
 pub use auth::{AUDIT_TOPIC, Access, CreatedToken, GlobalPermission, Grants, Permission, TokenInfo, UserInfo};
-pub use config::{DedupWindow, DurabilityPolicy, MAX_PARTITIONS, TopicConfig};
+pub use config::{DedupWindow, DurabilityPolicy, Encryption, MAX_PARTITIONS, TopicConfig, UnknownEncryption};
 pub use group::{
     AssignmentStrategy, GroupDescription, GroupState, MemberInfo, Membership, PartitionLag, TopicPartition,
 };

@@ -39,4 +39,4 @@ pub use http::{HttpConfig, HttpGateway, Node};
 pub use limit::ConnectionCount;
 pub use quic::QuicGateway;
 pub use tcp::TcpGateway;
-pub use tls::{ALPN, TlsSource};
+pub use tls::{ALPN, ServerTls, TlsSource};

@@ -18,6 +18,7 @@ use super::responses::AppState;
 use super::routes::app;
 use crate::error::GatewayError;
 use crate::limit::{ConnectionCount, ConnectionSlot, register_gauge};
+use crate::tls::ServerTls;
 
 const GATEWAY: &str = "http";
 
@@ -34,6 +35,11 @@ pub struct HttpConfig {
     pub max_wait: Duration,
     /// How long a graceful stop waits for requests in flight. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// Serve HTTPS with this certificate (reloadable) instead of plain HTTP. Default none.
+    pub tls: Option<ServerTls>,
+    /// With `tls`, a connection's TLS handshake must complete within this; it holds a connection place meanwhile.
+    /// Default 10 s.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +50,8 @@ impl Default for HttpConfig {
             max_connections: 1024,
             max_wait: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -98,12 +106,17 @@ impl HttpGateway {
                     data.insert(Arc::new(Held(slot)));
                 }
             })
-            .listen(listener)
-            .map_err(|e| GatewayError::io(format!("serving HTTP on {local_addr}"), e))?
-            .run();
+            .tls_handshake_timeout(config.tls_handshake_timeout);
+        let server = match &config.tls {
+            // actix adds the ALPN protocol `http/1.1`.
+            Some(tls) => server.listen_rustls_0_23(listener, tls.server_config(&[])?),
+            None => server.listen(listener),
+        }
+        .map_err(|e| GatewayError::io(format!("serving HTTP on {local_addr}"), e))?
+        .run();
         let handle = server.handle();
         let server = tokio::spawn(server);
-        info!(addr = %local_addr, "HTTP gateway listening");
+        info!(addr = %local_addr, tls = config.tls.is_some(), "HTTP gateway listening");
         Ok(HttpGateway { local_addr, handle, server: Some(server), connections })
     }
 

@@ -81,14 +81,16 @@ async fn sdk_and_cli_over_tls_and_plaintext_refused() {
 
     // A plaintext SDK client is told the port speaks TLS.
     let plain = Client::connect(ClientConfig::tcp(&addr).with_password("admin", ADMIN_PASSWORD)).await;
-    let err = plain.err().expect("plaintext refused").to_string();
+    let Err(err) = plain else { panic!("plaintext accepted") };
+    let err = err.to_string();
     assert!(err.contains("speaks TLS"), "{err}");
     // The server name is checked: the certificate names localhost and 127.0.0.1, not this.
     let mut wrong = ClientConfig::tls(&addr, Some(ca.clone()));
     if let Transport::Tls { server_name, .. } = &mut wrong.transport {
         *server_name = "elsewhere.example".into();
     }
-    let err = Client::connect(wrong).await.err().expect("wrong name refused").to_string();
+    let Err(err) = Client::connect(wrong).await else { panic!("wrong server name accepted") };
+    let err = err.to_string();
     assert!(err.contains("not valid for name"), "{err}");
 
     // The CLI: plaintext is refused with the reason; --tls --ca connects (what follows is the login's business).

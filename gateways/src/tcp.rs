@@ -147,6 +147,7 @@ async fn accept_loop(listener: TcpListener, ctx: SessionCtx, connections: Connec
                                 None => {
                                     sessions.spawn(refuse(stream, max));
                                 }
+                                // The guard takes a place among the refusals; the last arm gives it back.
                                 Some(tls) if refusing.fetch_add(1, Ordering::AcqRel) < MAX_TLS_REFUSING => {
                                     let (tls, refusing, peer) = (tls.clone(), Arc::clone(&refusing), peer.to_string());
                                     sessions.spawn(async move {

@@ -435,6 +435,29 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags() {
+        let s = Settings::merge(ServeArgs::default()).unwrap();
+        assert_eq!(s.amqps, None, "AMQPS is off by default");
+        assert!(!s.needs_listener_tls());
+        let files = (PathBuf::from("c.pem"), PathBuf::from("k.pem"));
+        let args = ServeArgs {
+            tls_cert: Some(files.0.clone()),
+            tls_key: Some(files.1.clone()),
+            amqps: Some("127.0.0.1:5671".into()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::merge(args).unwrap();
+        assert_eq!(s.amqps, Some("127.0.0.1:5671".parse().unwrap()));
+        assert!(s.needs_listener_tls());
+        assert_eq!(s.tls, Some(files.clone()), "QUIC takes --tls-cert without --quic-cert");
+        assert_eq!(s.listener_tls.source(Path::new("d")), TlsSource::Files { cert: files.0, key: files.1 });
+        let off = ServeArgs { tcp: Some("off".into()), tcp_tls: true, ..ServeArgs::default() };
+        assert!(Settings::merge(off).unwrap_err().to_string().contains("--tcp-tls needs a TCP listener"));
+        let bad = ServeArgs { amqps: Some("5671".into()), ..ServeArgs::default() };
+        assert!(Settings::merge(bad).is_err());
+    }
+
+    #[test]
     fn unknown_file_keys_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

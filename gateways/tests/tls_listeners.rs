@@ -1,8 +1,8 @@
 //! TLS on the TCP, HTTP and AMQP listeners, in process and over real sockets: sessions over TLS (handshake, login,
 //! requests), a plaintext client on a TLS port refused with a clear error, a stalled or trickled handshake closed at
 //! the handshake timeout while it holds a connection place (a client past the limit is refused over TLS), the
-//! certificate reloaded for new connections while an open one goes on, HTTPS with a real HTTP client, and AMQPS with
-//! lapin next to a plain AMQP listener of the same gateway.
+//! certificate reloaded for new connections while an open one goes on, HTTPS with a real HTTP client (and its
+//! handshake timeout), and AMQPS with lapin next to a plain AMQP listener of the same gateway.
 
 #![allow(clippy::unwrap_used)]
 
@@ -183,7 +183,9 @@ async fn a_reloaded_certificate_serves_new_connections_and_open_ones_go_on() {
 async fn https_serves_a_real_http_client() {
     let (broker, dir) = broker().await;
     let (cert, key) = certificate(dir.path(), "one");
-    let config = HttpConfig { tls: Some(server_tls(&cert, &key)), ..HttpConfig::default() };
+    let timeout = Duration::from_millis(500);
+    let config =
+        HttpConfig { tls: Some(server_tls(&cert, &key)), tls_handshake_timeout: timeout, ..HttpConfig::default() };
     let gateway =
         HttpGateway::bind("127.0.0.1:0".parse().unwrap(), broker.clone(), config, Node::new(), None).await.unwrap();
     let port = gateway.local_addr().port();
@@ -203,6 +205,16 @@ async fn https_serves_a_real_http_client() {
     .await
     .unwrap();
     assert!(body.contains("up"), "{body}");
+
+    // A handshake that stalls after its first bytes is closed at the handshake timeout.
+    let started = Instant::now();
+    let mut stalled = TcpStream::connect(gateway.local_addr()).await.unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let mut scratch = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut scratch)).await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(matches!(n, Ok(0) | Err(_)), "the server closed the stalled handshake: {n:?}");
+    assert!(elapsed >= timeout && elapsed < timeout * 10, "closed after {elapsed:?}");
     gateway.shutdown(Duration::from_secs(5)).await;
     broker.shutdown().await.unwrap();
 }

@@ -25,6 +25,16 @@ pub enum Transport {
         /// Name the server certificate must carry (usually `"localhost"` for a self-signed broker).
         server_name: String,
     },
+    /// TLS over TCP (a broker started with `--tcp-tls`), with `TCP_NODELAY`.
+    Tls {
+        /// `host:port`.
+        addr: String,
+        /// PEM file with the certificate(s) to trust; `None` trusts the usual public roots (Mozilla's set).
+        ca_cert: Option<PathBuf>,
+        /// Name (DNS name or IP address) the server certificate must carry; [`Transport::tls`] takes the host of
+        /// `addr`.
+        server_name: String,
+    },
 }
 
 impl Transport {
@@ -33,11 +43,30 @@ impl Transport {
         Transport::Quic { addr: addr.into(), ca_cert: ca_cert.into(), server_name: "localhost".into() }
     }
 
+    /// TLS over TCP to `addr`, trusting `ca_cert` (or the public roots), expecting the host of `addr` as the server
+    /// name (`localhost` in `localhost:7070`, `127.0.0.1` in `127.0.0.1:7070`).
+    pub fn tls(addr: impl Into<String>, ca_cert: Option<PathBuf>) -> Self {
+        let addr = addr.into();
+        let server_name = host_of(&addr).to_string();
+        Transport::Tls { addr, ca_cert, server_name }
+    }
+
     /// The `host:port` this transport connects to.
     pub fn addr(&self) -> &str {
         match self {
-            Transport::Tcp { addr } | Transport::Quic { addr, .. } => addr,
+            Transport::Tcp { addr } | Transport::Quic { addr, .. } | Transport::Tls { addr, .. } => addr,
         }
+    }
+}
+
+/// The host part of `host:port` (`[::1]:7070` gives `::1`); the whole string when it has no port.
+fn host_of(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(host, _)| host);
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => addr,
     }
 }
 
@@ -131,5 +160,28 @@ impl ClientConfig {
     /// The defaults for QUIC to `addr`, trusting the certificates in `ca_cert`.
     pub fn quic(addr: impl Into<String>, ca_cert: impl Into<PathBuf>) -> Self {
         Self::new(Transport::quic(addr, ca_cert))
+    }
+
+    /// The defaults for TLS over TCP to `addr`, trusting the certificates in `ca_cert` (or the public roots).
+    pub fn tls(addr: impl Into<String>, ca_cert: Option<PathBuf>) -> Self {
+        Self::new(Transport::tls(addr, ca_cert))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_server_name_is_the_host_of_the_address() {
+        let name = |addr: &str| match Transport::tls(addr, None) {
+            Transport::Tls { server_name, .. } => server_name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name("localhost:7070"), "localhost");
+        assert_eq!(name("127.0.0.1:7070"), "127.0.0.1");
+        assert_eq!(name("[::1]:7070"), "::1");
+        assert_eq!(name("broker.example.com"), "broker.example.com");
+        assert_eq!(name("::1"), "::1");
     }
 }

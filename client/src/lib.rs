@@ -47,7 +47,7 @@ pub use data::Polled;
 pub use error::{ClientError, ProducerError, Result};
 pub use producer::{Producer, ProducerConfig};
 
-pub use tls::{ALPN, quic_config, rustls_config};
+pub use tls::{ALPN, quic_config, rustls_config, tcp_tls_config};
 
 pub use callboard_protocol as protocol;
 pub use callboard_protocol::ErrorCode;

@@ -1,4 +1,5 @@
-//! The rustls client configuration for QUIC: the ring provider only, roots from a PEM file, ALPN `callboard/1`.
+//! The rustls client configurations for QUIC and for TLS over TCP: the ring provider only, roots from a PEM file
+//! (or, for TCP, Mozilla's public roots when none is given), ALPN `callboard/1`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,20 @@ pub const ALPN: &[u8] = b"callboard/1";
 
 /// A rustls client configuration trusting the certificates in the PEM file `ca_cert`.
 pub fn rustls_config(ca_cert: &Path) -> Result<rustls::ClientConfig> {
+    with_roots(file_roots(ca_cert)?)
+}
+
+/// The rustls client configuration of [`crate::Transport::Tls`]: trusting the certificates in `ca_cert`, or
+/// Mozilla's set of public roots without one.
+pub fn tcp_tls_config(ca_cert: Option<&Path>) -> Result<rustls::ClientConfig> {
+    let roots = match ca_cert {
+        Some(path) => file_roots(path)?,
+        None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+    };
+    with_roots(roots)
+}
+
+fn file_roots(ca_cert: &Path) -> Result<rustls::RootCertStore> {
     let tls = |what: &str, e: &dyn std::fmt::Display| ClientError::Tls(format!("{what} {}: {e}", ca_cert.display()));
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(ca_cert).map_err(|e| tls("cannot read", &e))?;
@@ -25,6 +40,10 @@ pub fn rustls_config(ca_cert: &Path) -> Result<rustls::ClientConfig> {
     if roots.is_empty() {
         return Err(ClientError::Tls(format!("no certificate in {}", ca_cert.display())));
     }
+    Ok(roots)
+}
+
+fn with_roots(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig> {
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::Tls(e.to_string()))?
@@ -63,5 +82,7 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "").expect("write");
         assert!(matches!(rustls_config(&empty), Err(ClientError::Tls(_))));
+        assert!(matches!(tcp_tls_config(Some(&empty)), Err(ClientError::Tls(_))));
+        assert!(tcp_tls_config(None).is_ok(), "the public roots need no file");
     }
 }

@@ -1,7 +1,10 @@
-//! Opens the byte stream a connection runs on: a TCP socket with `TCP_NODELAY`, or one bidirectional stream of a
-//! new QUIC connection.
+//! Opens the byte stream a connection runs on: a TCP socket with `TCP_NODELAY` (plain or with TLS), or one
+//! bidirectional stream of a new QUIC connection.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -62,5 +65,21 @@ pub(crate) async fn open(transport: &Transport) -> Result<Stream> {
             let guard = QuicGuard { connection, _endpoint: endpoint };
             Ok(Stream { reader: Box::new(recv), writer: Box::new(send), guard: Some(guard) })
         }
+        Transport::Tls { addr, ca_cert, server_name } => {
+            let name = ServerName::try_from(server_name.clone())
+                .map_err(|e| ClientError::InvalidArgument(format!("TLS server name {server_name:?}: {e}")))?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::new(tls::tcp_tls_config(ca_cert.as_deref())?));
+            let socket = tokio::net::TcpStream::connect(resolve(addr).await?).await?;
+            socket.set_nodelay(true)?;
+            let stream = connector.connect(name, socket).await.map_err(|e| tls_failure(addr, &e))?;
+            let (reader, writer) = tokio::io::split(stream);
+            Ok(Stream { reader: Box::new(reader), writer: Box::new(writer), guard: None })
+        }
     }
+}
+
+/// A failed TLS handshake, with rustls's reason (an unknown issuer, a name mismatch, a peer not speaking TLS).
+fn tls_failure(addr: &str, e: &std::io::Error) -> ClientError {
+    let reason = e.get_ref().map_or_else(|| e.to_string(), ToString::to_string);
+    ClientError::Tls(format!("TLS handshake with {addr} failed: {reason}"))
 }

@@ -5,7 +5,8 @@
 //! one session per TCP connection or QUIC bidirectional stream. A session cuts request frames out of the byte stream
 //! (`callboard_protocol::wire::FrameCodec`), requires the `Hello` handshake first, dispatches every API to the
 //! embedded [`callboard_actors::Broker`] with many requests in flight (pipelining, bounded per session), and writes
-//! the answers back tagged with their correlation ids as they complete.
+//! the answers back tagged with their correlation ids as they complete. The TCP, HTTP and AMQP listeners can speak
+//! TLS with one reloadable certificate ([`ServerTls`]; QUIC always does).
 //!
 //! ```no_run
 //! # async fn demo(broker: callboard_actors::Broker) -> Result<(), callboard_gateways::GatewayError> {
@@ -39,4 +40,4 @@ pub use http::{HttpConfig, HttpGateway, Node};
 pub use limit::ConnectionCount;
 pub use quic::QuicGateway;
 pub use tcp::TcpGateway;
-pub use tls::{ALPN, TlsSource};
+pub use tls::{ALPN, ServerTls, TlsSource};

@@ -20,7 +20,7 @@ pub struct ClientArgs {
     /// Connect over QUIC to this address instead of TCP (needs --ca).
     #[arg(long, global = true, env = "CALLBOARD_QUIC_SERVER")]
     pub quic: Option<String>,
-    /// PEM certificate to trust for QUIC (the server's, e.g. callboard-data/tls/quic-cert.pem).
+    /// PEM certificate to trust for QUIC or --tls (the server's, e.g. callboard-data/tls/quic-cert.pem).
     #[arg(long, global = true, env = "CALLBOARD_CA")]
     pub ca: Option<PathBuf>,
     /// Stream (namespace) the command works in.
@@ -42,6 +42,12 @@ pub struct ClientArgs {
     /// credentials are given.
     #[arg(long, global = true, env = "CALLBOARD_DATA_DIR", default_value = "callboard-data")]
     pub data_dir: PathBuf,
+    /// Connect to --server with TLS (a broker started with --tcp-tls); trusts --ca, or the public roots without it.
+    #[arg(long, global = true, env = "CALLBOARD_TLS")]
+    pub tls: bool,
+    /// Name the server's TLS certificate must carry [default: the host of --server].
+    #[arg(long, global = true, env = "CALLBOARD_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 /// Output format of admin commands.
@@ -67,7 +73,7 @@ impl ClientArgs {
                 let ca = self.ca.clone().context("--quic needs --ca FILE (the server's certificate, PEM)")?;
                 Transport::Quic { addr: addr.clone(), ca_cert: ca, server_name: "localhost".into() }
             }
-            None => Transport::Tcp { addr: self.server.clone() },
+            None => self.tcp_transport(),
         };
         Ok(ClientConfig {
             client_id: client_id.into(),
@@ -118,5 +124,19 @@ impl ClientArgs {
             server: self.server_key(),
             host: credentials::host_of(addr),
         }
+    }
+}
+
+impl ClientArgs {
+    /// Plain TCP to --server, or TLS over it with --tls.
+    fn tcp_transport(&self) -> Transport {
+        if !self.tls {
+            return Transport::Tcp { addr: self.server.clone() };
+        }
+        let mut transport = Transport::tls(self.server.clone(), self.ca.clone());
+        if let (Transport::Tls { server_name, .. }, Some(name)) = (&mut transport, &self.tls_server_name) {
+            server_name.clone_from(name);
+        }
+        transport
     }
 }

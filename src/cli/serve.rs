@@ -1,11 +1,13 @@
 //! `callboard serve`: opens the data directory, starts the broker and its listeners, prints one `listening <name>
-//! <addr>` line per bound listener and then `ready` on stdout, and shuts down gracefully on SIGINT or SIGTERM.
+//! <addr>` line per bound listener and then `ready` on stdout, and shuts down gracefully on SIGINT or SIGTERM. On
+//! SIGHUP it re-reads the TLS certificate and key of the TCP, HTTPS and AMQPS listeners (a bad file is logged and the
+//! certificate in service kept).
 //!
 //! Settings come from built-in defaults, then a TOML file (`--config`), then `CALLBOARD_*` environment variables,
 //! then flags: each overrides the one before.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,11 +17,12 @@ use callboard::config::{FileConfig, parse_file_config};
 use callboard::{Broker, BrokerConfig};
 use callboard_gateways::http::LATENCY_BUCKETS;
 use callboard_gateways::{
-    AmqpConfig, AmqpGateway, GatewayConfig, HttpConfig, HttpGateway, Node, QuicGateway, TcpGateway, TlsSource,
+    AmqpConfig, AmqpGateway, GatewayConfig, HttpConfig, HttpGateway, Node, QuicGateway, ServerTls, TcpGateway,
+    TlsSource,
 };
 use clap::Args;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Options of `callboard serve`.
 #[derive(Args, Debug, Default)]
@@ -70,6 +73,24 @@ pub struct ServeArgs {
     /// Serve /metrics without credentials (otherwise it needs the read_metrics permission).
     #[arg(long, env = "CALLBOARD_METRICS_PUBLIC")]
     metrics_public: bool,
+    /// TLS certificate chain (PEM, leaf first) of the TCP (--tcp-tls), HTTPS (--http-tls) and AMQPS (--amqps)
+    /// listeners, and of QUIC unless --quic-cert is given; re-read on SIGHUP [default: the self-signed certificate
+    /// in DATA_DIR/tls, made on first start].
+    #[arg(long, env = "CALLBOARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(long, env = "CALLBOARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The TCP listener speaks TLS (clients: --tls, SDK Transport::Tls).
+    #[arg(long, env = "CALLBOARD_TCP_TLS")]
+    tcp_tls: bool,
+    /// The HTTP listener speaks HTTPS (REST API, metrics, console).
+    #[arg(long, env = "CALLBOARD_HTTP_TLS")]
+    http_tls: bool,
+    /// AMQPS listener address (AMQP 0-9-1 over TLS, next to or instead of --amqp; RabbitMQ uses port 5671), or
+    /// `off` [default: off].
+    #[arg(long, env = "CALLBOARD_AMQPS")]
+    amqps: Option<String>,
 }
 
 /// Settings after merging defaults, file, environment and flags.
@@ -80,11 +101,31 @@ struct Settings {
     quic: Option<SocketAddr>,
     http: Option<SocketAddr>,
     amqp: Option<SocketAddr>,
+    amqps: Option<SocketAddr>,
     tls: Option<(PathBuf, PathBuf)>,
+    listener_tls: ListenerTls,
     gateway: GatewayConfig,
     max_partitions: Option<usize>,
     master_key: Option<callboard::actors::encryption::MasterKey>,
     metrics_public: bool,
+}
+
+/// Where the TCP, HTTPS and AMQPS listeners' certificate comes from, and which listeners use it.
+#[derive(Debug, Default)]
+struct ListenerTls {
+    files: Option<(PathBuf, PathBuf)>,
+    tcp: bool,
+    http: bool,
+}
+
+impl ListenerTls {
+    /// The configured PEM files, or the self-signed certificate in `data_dir/tls`.
+    fn source(&self, data_dir: &Path) -> TlsSource {
+        match &self.files {
+            Some((cert, key)) => TlsSource::Files { cert: cert.clone(), key: key.clone() },
+            None => TlsSource::SelfSigned { dir: data_dir.join("tls") },
+        }
+    }
 }
 
 /// Largest `--max-partitions` accepted.
@@ -122,23 +163,37 @@ impl Settings {
         {
             anyhow::bail!("max_partitions {n} is outside 1..={MAX_PARTITIONS}");
         }
-        let tls = match (args.quic_cert.or(file.quic_cert), args.quic_key.or(file.quic_key)) {
+        let tls_files = match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+        let tls = match (args.quic_cert.or(file.quic_cert), args.quic_key.or(file.quic_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => tls_files.clone(),
             _ => anyhow::bail!("quic_cert and quic_key go together"),
         };
-        Ok(Settings {
+        let settings = Settings {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("callboard-data")),
             tcp: listener("tcp", args.tcp.or(file.tcp), "127.0.0.1:7070")?,
             quic: listener("quic", args.quic.or(file.quic), "127.0.0.1:7071")?,
             http: listener("http", args.http.or(file.http), "127.0.0.1:7080")?,
             amqp: listener("amqp", args.amqp.or(file.amqp), "127.0.0.1:5672")?,
+            amqps: listener("amqps", args.amqps, "off")?,
             tls,
+            listener_tls: ListenerTls { files: tls_files, tcp: args.tcp_tls, http: args.http_tls },
             gateway,
             max_partitions,
             master_key: super::key::master_key(args.master_key_file.as_deref())?,
             metrics_public: args.metrics_public,
-        })
+        };
+        if settings.listener_tls.tcp && settings.tcp.is_none() {
+            anyhow::bail!("--tcp-tls needs a TCP listener (--tcp is off)");
+        }
+        if settings.listener_tls.http && settings.http.is_none() {
+            anyhow::bail!("--http-tls needs an HTTP listener (--http is off)");
+        }
+        Ok(settings)
     }
 
     /// The HTTP gateway's limits: `max_connections` applies to it like to every listener.
@@ -148,6 +203,34 @@ impl Settings {
             metrics_public: self.metrics_public,
             ..HttpConfig::default()
         }
+    }
+
+    /// Whether any of the TCP, HTTPS and AMQPS listeners speaks TLS.
+    fn needs_listener_tls(&self) -> bool {
+        self.listener_tls.tcp || self.listener_tls.http || self.amqps.is_some()
+    }
+}
+
+/// Loads the TCP/HTTPS/AMQPS certificate (checked: files present, key matching the certificate).
+async fn load_listener_tls(source: TlsSource) -> anyhow::Result<ServerTls> {
+    let shown = match &source {
+        TlsSource::Files { cert, key } => format!("{} and {}", cert.display(), key.display()),
+        TlsSource::SelfSigned { dir } => format!("the self-signed certificate in {}", dir.display()),
+    };
+    tokio::task::spawn_blocking(move || ServerTls::load(source))
+        .await
+        .context("loading the TLS certificate stopped")?
+        .with_context(|| format!("loading the TLS certificate ({shown})"))
+}
+
+/// Warns about a listener that serves the network in plaintext.
+fn warn_if_exposed(name: &str, addr: SocketAddr, tls: bool) {
+    let loopback = match addr.ip() {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        IpAddr::V6(ip) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    };
+    if !tls && !loopback {
+        warn!(listener = name, %addr, "listening beyond loopback without TLS: its traffic, passwords included, is readable");
     }
 }
 
@@ -213,11 +296,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<PrometheusHandle>) -> anyhow::Result<()> {
     let mut lines = Vec::new();
     let node = Node::new();
+    let tls = match settings.needs_listener_tls() {
+        true => Some(load_listener_tls(settings.listener_tls.source(&settings.data_dir)).await?),
+        false => None,
+    };
+    if let Some(tls) = &tls {
+        info!(certificate = %tls.certificate_path().display(), "TLS clients trust this certificate");
+    }
+    let tls_for = |on: bool| tls.clone().filter(|_| on);
     let tcp = match settings.tcp {
         Some(addr) => {
-            let gw = TcpGateway::bind(addr, broker.clone(), settings.gateway.clone())
-                .await
-                .with_context(|| format!("binding TCP on {addr}"))?;
+            warn_if_exposed("tcp", addr, settings.listener_tls.tcp);
+            let gw = match tls_for(settings.listener_tls.tcp) {
+                Some(tls) => TcpGateway::bind_tls(addr, broker.clone(), settings.gateway.clone(), tls).await,
+                None => TcpGateway::bind(addr, broker.clone(), settings.gateway.clone()).await,
+            }
+            .with_context(|| format!("binding TCP on {addr}"))?;
             lines.push(format!("listening tcp {}", gw.local_addr()));
             node.add_listener("tcp", gw.local_addr(), Some(gw.connections()));
             Some(gw)
@@ -240,21 +334,35 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
         }
         None => None,
     };
-    let amqp = match settings.amqp {
-        Some(addr) => {
+    let amqps = settings.amqps.zip(tls.clone());
+    let amqp = match (settings.amqp, amqps) {
+        (None, None) => None,
+        (plain, secure) => {
+            if let Some(addr) = plain {
+                warn_if_exposed("amqp", addr, false);
+            }
+            let shown = [plain, secure.as_ref().map(|s| s.0)].into_iter().flatten().map(|a| a.to_string());
+            let shown = shown.collect::<Vec<_>>().join(" and ");
             let config = AmqpConfig { max_connections: settings.gateway.max_connections, ..AmqpConfig::default() };
-            let gw = AmqpGateway::bind(addr, broker.clone(), config)
+            let gw = AmqpGateway::bind_listeners(plain, secure, broker.clone(), config)
                 .await
-                .with_context(|| format!("binding AMQP on {addr}"))?;
-            lines.push(format!("listening amqp {}", gw.local_addr()));
-            node.add_listener("amqp", gw.local_addr(), Some(gw.connections()));
+                .with_context(|| format!("binding AMQP on {shown}"))?;
+            if plain.is_some() {
+                lines.push(format!("listening amqp {}", gw.local_addr()));
+                node.add_listener("amqp", gw.local_addr(), Some(gw.connections()));
+            }
+            if let Some((addr, connections)) = gw.tls_listener() {
+                lines.push(format!("listening amqps {addr}"));
+                node.add_listener("amqps", addr, Some(connections));
+            }
             Some(gw)
         }
-        None => None,
     };
     let http = match settings.http {
         Some(addr) => {
-            let gw = HttpGateway::bind(addr, broker.clone(), settings.http_config(), node.clone(), prometheus)
+            warn_if_exposed("http", addr, settings.listener_tls.http);
+            let config = HttpConfig { tls: tls_for(settings.listener_tls.http), ..settings.http_config() };
+            let gw = HttpGateway::bind(addr, broker.clone(), config, node.clone(), prometheus)
                 .await
                 .with_context(|| format!("binding HTTP on {addr}"))?;
             lines.push(format!("listening http {}", gw.local_addr()));
@@ -274,7 +382,7 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
         out.flush()?;
     }
     info!(data_dir = %settings.data_dir.display(), "ready");
-    wait_for_signal().await?;
+    wait_for_signal(tls.as_ref()).await?;
     info!("stopping: finishing in-flight requests");
     node.set_ready(false);
     let grace = Duration::from_secs(10);
@@ -293,13 +401,31 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+/// Waits for SIGINT or SIGTERM; reloads the listeners' certificate on every SIGHUP meanwhile.
+async fn wait_for_signal(tls: Option<&ServerTls>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => return Ok(r?),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => reload(tls).await,
+        }
     }
-    Ok(())
+}
+
+/// SIGHUP: re-reads the TLS certificate and key; a failure keeps the certificate in service.
+async fn reload(tls: Option<&ServerTls>) {
+    let Some(tls) = tls.cloned() else {
+        info!("SIGHUP: no TCP, HTTPS or AMQPS listener uses TLS; nothing to reload");
+        return;
+    };
+    match tokio::task::spawn_blocking(move || tls.reload()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "SIGHUP: the new TLS certificate is unusable; keeping the one in service"),
+        Err(e) => warn!(error = %e, "SIGHUP: reloading the TLS certificate stopped"),
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +451,29 @@ mod tests {
     fn max_connections_applies_to_http() {
         let args = ServeArgs { max_connections: Some(7), ..ServeArgs::default() };
         assert_eq!(Settings::merge(args).unwrap().http_config().max_connections, 7);
+    }
+
+    #[test]
+    fn tls_flags() {
+        let s = Settings::merge(ServeArgs::default()).unwrap();
+        assert_eq!(s.amqps, None, "AMQPS is off by default");
+        assert!(!s.needs_listener_tls());
+        let files = (PathBuf::from("c.pem"), PathBuf::from("k.pem"));
+        let args = ServeArgs {
+            tls_cert: Some(files.0.clone()),
+            tls_key: Some(files.1.clone()),
+            amqps: Some("127.0.0.1:5671".into()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::merge(args).unwrap();
+        assert_eq!(s.amqps, Some("127.0.0.1:5671".parse().unwrap()));
+        assert!(s.needs_listener_tls());
+        assert_eq!(s.tls, Some(files.clone()), "QUIC takes --tls-cert without --quic-cert");
+        assert_eq!(s.listener_tls.source(Path::new("d")), TlsSource::Files { cert: files.0, key: files.1 });
+        let off = ServeArgs { tcp: Some("off".into()), tcp_tls: true, ..ServeArgs::default() };
+        assert!(Settings::merge(off).unwrap_err().to_string().contains("--tcp-tls needs a TCP listener"));
+        let bad = ServeArgs { amqps: Some("5671".into()), ..ServeArgs::default() };
+        assert!(Settings::merge(bad).is_err());
     }
 
     #[test]

@@ -82,6 +82,11 @@ impl Serve {
         &found.unwrap_or_else(|| panic!("serve printed no `listening {name}` line")).1
     }
 
+    /// The process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then waits (at most 20 s) for a clean exit.
     pub fn stop(mut self) {
         terminate(&mut self.child);

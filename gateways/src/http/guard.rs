@@ -1,5 +1,6 @@
 //! The request guard every request passes first, before authentication (see `auth`): a `Host` that is not the
-//! listener's own address, or an `Origin` that is not `http://` + such a host, is refused with 403 (against DNS
+//! listener's own address, or an `Origin` that is not `http://` (`https://` on HTTPS) + such
+//! a host, is refused with 403 (against DNS
 //! rebinding and cross-site requests carrying a browser's credentials); a state-changing request carrying a body
 //! that is not JSON is refused with 415.
 
@@ -35,8 +36,10 @@ fn host_allowed(allowed: &[String], host: &str) -> bool {
     allowed.iter().any(|h| h.eq_ignore_ascii_case(host))
 }
 
-fn origin_allowed(allowed: &[String], origin: &str) -> bool {
-    origin.strip_prefix("http://").is_some_and(|host| host_allowed(allowed, host))
+/// `secure`: the listener speaks HTTPS, so its pages' origin is `https://`.
+fn origin_allowed(allowed: &[String], origin: &str, secure: bool) -> bool {
+    let scheme = if secure { "https://" } else { "http://" };
+    origin.strip_prefix(scheme).is_some_and(|host| host_allowed(allowed, host))
 }
 
 /// Whether a request carries a body (a non-zero `Content-Length`, or chunked).
@@ -75,10 +78,10 @@ fn check(req: &ServiceRequest, allowed: &[String]) -> Result<(), ApiError> {
     // Every `Origin` line counts: checking only the first would let a second one through.
     for origin in req.headers().get_all(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
-        if !origin_allowed(allowed, origin) {
+        if !origin_allowed(allowed, origin, req.app_config().secure()) {
             return Err(ApiError::http(
                 HttpCode::ForbiddenOrigin,
-                format!("Origin {origin:?} is not allowed; only http:// + this listener's address"),
+                format!("Origin {origin:?} is not allowed; only http(s):// + this listener's address"),
             ));
         }
     }
@@ -119,9 +122,11 @@ mod tests {
         assert!(!host_allowed(&v4, "127.0.0.1:7081"));
         assert!(!host_allowed(&v4, "evil.example:7080"));
         assert!(!host_allowed(&v4, "[::1]:7080"));
-        assert!(origin_allowed(&v4, "http://localhost:7080"));
-        assert!(!origin_allowed(&v4, "https://localhost:7080"));
-        assert!(!origin_allowed(&v4, "null"));
+        assert!(origin_allowed(&v4, "http://localhost:7080", false));
+        assert!(!origin_allowed(&v4, "https://localhost:7080", false));
+        assert!(origin_allowed(&v4, "https://localhost:7080", true));
+        assert!(!origin_allowed(&v4, "http://localhost:7080", true));
+        assert!(!origin_allowed(&v4, "null", false));
         let v6 = allowed_hosts("[::1]:9000".parse().expect("addr"));
         assert!(host_allowed(&v6, "[::1]:9000"));
         let any = allowed_hosts("0.0.0.0:80".parse().expect("addr"));

@@ -18,6 +18,7 @@ use super::responses::AppState;
 use super::routes::app;
 use crate::error::GatewayError;
 use crate::limit::{ConnectionCount, ConnectionSlot, register_gauge};
+use crate::tls::ServerTls;
 
 const GATEWAY: &str = "http";
 
@@ -37,6 +38,11 @@ pub struct HttpConfig {
     /// Serve `/metrics` without credentials (`callboard serve --metrics-public`). Default off: it needs
     /// `read_metrics`.
     pub metrics_public: bool,
+    /// Serve HTTPS with this certificate (reloadable) instead of plain HTTP. Default none.
+    pub tls: Option<ServerTls>,
+    /// With `tls`, a connection's TLS handshake must complete within this; it holds a connection place meanwhile.
+    /// Default 10 s.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +54,8 @@ impl Default for HttpConfig {
             max_wait: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
             metrics_public: false,
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -104,12 +112,17 @@ impl HttpGateway {
                     data.insert(Arc::new(Held(slot)));
                 }
             })
-            .listen(listener)
-            .map_err(|e| GatewayError::io(format!("serving HTTP on {local_addr}"), e))?
-            .run();
+            .tls_handshake_timeout(config.tls_handshake_timeout);
+        let server = match &config.tls {
+            // actix adds the ALPN protocol `http/1.1`.
+            Some(tls) => server.listen_rustls_0_23(listener, tls.server_config(&[])?),
+            None => server.listen(listener),
+        }
+        .map_err(|e| GatewayError::io(format!("serving HTTP on {local_addr}"), e))?
+        .run();
         let handle = server.handle();
         let server = tokio::spawn(server);
-        info!(addr = %local_addr, "HTTP gateway listening");
+        info!(addr = %local_addr, tls = config.tls.is_some(), "HTTP gateway listening");
         Ok(HttpGateway { local_addr, handle, server: Some(server), connections })
     }
 

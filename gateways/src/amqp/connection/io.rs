@@ -2,26 +2,50 @@
 //! writer task writes what the connection queues, coalescing queued buffers into one write.
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::amqp::frame::{self, Inbound};
 use crate::amqp::reply::AmqpError;
 use crate::budget::ByteBudget;
 
+/// Read half of a connection's socket (plain TCP or TLS over TCP).
+pub type SocketRead = Box<dyn AsyncRead + Send + Unpin>;
+/// Write half of a connection's socket.
+pub type SocketWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// An accepted socket a connection runs on: plain TCP splits without a lock, TLS through tokio's split.
+pub trait Socket: Send + 'static {
+    /// The two halves.
+    fn into_halves(self) -> (SocketRead, SocketWrite);
+}
+
+impl Socket for TcpStream {
+    fn into_halves(self) -> (SocketRead, SocketWrite) {
+        let (rd, wr) = self.into_split();
+        (Box::new(rd), Box::new(wr))
+    }
+}
+
+impl Socket for Box<tokio_rustls::server::TlsStream<TcpStream>> {
+    fn into_halves(self) -> (SocketRead, SocketWrite) {
+        let (rd, wr) = tokio::io::split(self);
+        (Box::new(rd), Box::new(wr))
+    }
+}
+
 /// Reads frames from the socket.
-#[derive(Debug)]
 pub struct FrameReader {
     /// The socket's read half.
-    pub socket: OwnedReadHalf,
+    pub socket: SocketRead,
     /// Bytes read and not yet parsed.
     pub buf: BytesMut,
 }
 
 impl FrameReader {
     /// A reader over `socket`.
-    pub fn new(socket: OwnedReadHalf) -> FrameReader {
+    pub fn new(socket: SocketRead) -> FrameReader {
         FrameReader { socket, buf: BytesMut::with_capacity(64 * 1024) }
     }
 
@@ -54,7 +78,7 @@ impl FrameReader {
 
 /// Writes queued buffers until every sender is dropped, then shuts the write side down.
 /// Each buffer's bytes are released from `backlog` once written.
-pub async fn writer(mut socket: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>, backlog: ByteBudget) {
+pub async fn writer(mut socket: SocketWrite, mut rx: mpsc::UnboundedReceiver<Vec<u8>>, backlog: ByteBudget) {
     let mut batch = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         batch.clear();

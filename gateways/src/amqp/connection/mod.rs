@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use actix::Addr;
 use amq_protocol::protocol::{AMQPClass, connection as conn};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -32,6 +31,7 @@ pub(crate) use self::basic::now_ms;
 use self::channel::Channel;
 use self::handshake::HandshakeError;
 use self::io::FrameReader;
+pub(crate) use self::io::Socket;
 use self::publish::{Confirmed, Flight, PublishBatch};
 use crate::amqp::frame::{self, PROTOCOL_HEADER, put_method};
 use crate::amqp::queue::{Kick, QueueActor, QueueEvent, Settle};
@@ -74,16 +74,16 @@ struct Connection {
     done: bool,
 }
 
-/// Serves one accepted TCP connection until it closes. With `refuse`, the handshake is answered up to
+/// Serves one accepted connection (TCP, or TLS over TCP) until it closes. With `refuse`, the handshake is answered up to
 /// `connection.open`, which gets `connection.close` with that error (a connection over the limit).
 pub async fn serve(
-    stream: TcpStream,
+    stream: impl Socket,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     refuse: Option<AmqpError>,
 ) {
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_halves();
     // Unbounded in count, bounded in bytes: `backlog` counts what is queued, and the dispatcher pauses past its cap.
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let backlog = ByteBudget::new(shared.config.max_write_backlog.max(1));

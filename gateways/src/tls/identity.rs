@@ -1,17 +1,20 @@
-//! TLS for the QUIC gateway: where the certificate comes from ([`TlsSource`]: a self-signed one generated on first
-//! start and reused afterwards, or PEM files the operator configures) and the rustls/quinn server configuration,
-//! always built with the ring provider (never a process-wide default).
+//! Where a TLS certificate comes from: [`TlsSource`] (a self-signed one generated on first start and reused
+//! afterwards, or PEM files the operator configures), loading it into an [`Identity`] (with clear errors for a missing
+//! file, an empty one or a key that does not match the certificate), and the QUIC gateway's rustls/quinn server
+//! configuration, always built with the ring provider (never a process-wide default).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 
-/// The ALPN protocol id of Callboard's QUIC protocol.
+/// The ALPN protocol id of Callboard's QUIC protocol (also offered by the TCP listener with `--tcp-tls`).
 pub const ALPN: &[u8] = b"callboard/1";
 
 /// File name of the generated certificate inside a [`TlsSource::SelfSigned`] directory.
@@ -19,7 +22,7 @@ pub(crate) const SELF_SIGNED_CERT: &str = "quic-cert.pem";
 /// File name of the generated private key inside a [`TlsSource::SelfSigned`] directory.
 pub(crate) const SELF_SIGNED_KEY: &str = "quic-key.pem";
 
-/// Where the QUIC gateway's certificate and key come from.
+/// Where a TLS listener's certificate and key come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsSource {
     /// A self-signed certificate for `localhost`, `127.0.0.1` and `::1`, generated into `dir/quic-cert.pem` and
@@ -35,6 +38,11 @@ pub enum TlsSource {
         /// Private key (PKCS#8, PKCS#1 or SEC1).
         key: PathBuf,
     },
+}
+
+/// The ring provider every Callboard TLS configuration uses.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// A loaded certificate chain and key.
@@ -63,6 +71,11 @@ impl Identity {
     }
 
     fn from_files(cert: &Path, key: &Path) -> Result<Identity, GatewayError> {
+        for (what, path) in [("certificate", cert), ("private key", key)] {
+            if !path.is_file() {
+                return Err(GatewayError::Tls(format!("the TLS {what} file {} does not exist", path.display())));
+            }
+        }
         let pem_error = |path: &Path, e: rustls::pki_types::pem::Error| {
             GatewayError::Tls(format!("reading PEM from {}: {e}", path.display()))
         };
@@ -77,11 +90,21 @@ impl Identity {
         Ok(Identity { certs, key: key_der, cert_path: cert.to_path_buf() })
     }
 
+    /// The chain and its parsed key, checked to belong together (the key's public half is the leaf's).
+    pub fn certified_key(self, provider: &CryptoProvider) -> Result<CertifiedKey, GatewayError> {
+        let (cert, key) = (self.cert_path.display().to_string(), "its private key");
+        CertifiedKey::from_der(self.certs, self.key, provider).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                GatewayError::Tls(format!("{key} does not match the certificate in {cert}"))
+            }
+            other => GatewayError::Tls(format!("the certificate in {cert} or {key} is unusable: {other}")),
+        })
+    }
+
     /// The quinn server configuration: TLS 1.3 with the ring provider, ALPN [`ALPN`], and the connection idle
     /// timeout of `config`.
     pub fn quic_server_config(self, config: &GatewayConfig) -> Result<quinn::ServerConfig, GatewayError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| GatewayError::Tls(e.to_string()))?
             .with_no_client_auth()
@@ -106,7 +129,7 @@ fn generate_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), Gatew
     let generated = rcgen::generate_simple_self_signed(names).map_err(|e| GatewayError::Certificate(e.to_string()))?;
     write_file(key, generated.signing_key.serialize_pem().as_bytes(), true)?;
     write_file(cert, generated.cert.pem().as_bytes(), false)?;
-    tracing::info!(cert = %cert.display(), "generated a self-signed QUIC certificate");
+    tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
     Ok(())
 }
 
@@ -155,5 +178,22 @@ mod tests {
         std::fs::write(&junk, "not a pem").unwrap();
         let source = TlsSource::Files { cert: junk.clone(), key: junk };
         assert!(matches!(Identity::load(&source), Err(GatewayError::Tls(_))));
+    }
+
+    #[test]
+    fn missing_files_and_foreign_keys_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = TlsSource::Files { cert: dir.path().join("nope.pem"), key: dir.path().join("nope.key") };
+        let err = Identity::load(&missing).err().unwrap().to_string();
+        assert!(err.contains("does not exist") && err.contains("nope.pem"), "{err}");
+
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        Identity::load(&TlsSource::SelfSigned { dir: a.clone() }).unwrap();
+        Identity::load(&TlsSource::SelfSigned { dir: b.clone() }).unwrap();
+        let mixed = TlsSource::Files { cert: a.join(SELF_SIGNED_CERT), key: b.join(SELF_SIGNED_KEY) };
+        let err = Identity::load(&mixed).unwrap().certified_key(&provider()).err().unwrap().to_string();
+        assert!(err.contains("does not match"), "{err}");
+        let matching = TlsSource::Files { cert: a.join(SELF_SIGNED_CERT), key: a.join(SELF_SIGNED_KEY) };
+        assert!(Identity::load(&matching).unwrap().certified_key(&provider()).is_ok());
     }
 }

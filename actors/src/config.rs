@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callboard_protocol::batch::MAX_DECOMPRESSED_BYTES;
 pub(crate) use callboard_protocol::model::{DedupWindow, DurabilityPolicy, TopicConfig};
 use callboard_protocol::model::{Encryption, MAX_PARTITIONS};
 use callboard_storage::{Durability, Env, LogConfig, OsEnv};
@@ -54,15 +53,6 @@ impl TopicConfigExt for TopicConfig {
         if self.retention_bytes == Some(0) {
             return Err(BrokerError::InvalidConfig("retention_bytes must be at least 1 (omit it for no limit)".into()));
         }
-        if self.encryption != Encryption::None
-            && self.max_message_bytes as usize > MAX_DECOMPRESSED_BYTES - callboard_protocol::batch::SEAL_OVERHEAD
-        {
-            return Err(BrokerError::InvalidConfig(format!(
-                "an encrypted topic's max_message_bytes must be at most {} (sealing adds {} bytes per batch)",
-                MAX_DECOMPRESSED_BYTES - callboard_protocol::batch::SEAL_OVERHEAD,
-                callboard_protocol::batch::SEAL_OVERHEAD
-            )));
-        }
         self.log_config().validate().map_err(|e| BrokerError::InvalidConfig(e.to_string()))
     }
 
@@ -77,11 +67,16 @@ impl TopicConfigExt for TopicConfig {
                 DurabilityPolicy::Interval { .. } => callboard_storage::Durability::Never,
                 other => storage_durability(other),
             },
-            // A sealed batch is stored with its nonce and tag.
-            max_batch_bytes: self.max_message_bytes.max(64).saturating_add(match self.encryption {
-                Encryption::None => 0,
-                Encryption::Aes256Gcm => callboard_protocol::batch::SEAL_OVERHEAD as u32,
-            }),
+            // A sealed batch is stored with its nonce and tag (the partition keeps an encrypted topic's batches that
+            // much under the 1 GiB bound).
+            max_batch_bytes: self
+                .max_message_bytes
+                .max(64)
+                .saturating_add(match self.encryption {
+                    Encryption::None => 0,
+                    Encryption::Aes256Gcm => callboard_protocol::batch::SEAL_OVERHEAD as u32,
+                })
+                .min(callboard_protocol::batch::MAX_DECOMPRESSED_BYTES as u32),
             ..LogConfig::default()
         }
     }
@@ -171,6 +166,11 @@ mod tests {
         assert!(!ok(TopicConfig { retention_bytes: Some(0), ..base.clone() }));
         assert!(!ok(TopicConfig { dedup: Some(DedupWindow { max_ids: 1, max_age_ms: 0 }), ..base.clone() }));
         assert!(!ok(TopicConfig { segment_bytes: 10, ..base.clone() }));
+        // The largest max_message_bytes any topic takes is valid for an encrypted one too (sealing's 28 bytes are
+        // taken from the partition's limit, not refused as a configuration error that the schema does not show).
+        let largest = TopicConfig { max_message_bytes: (1 << 30) - 1, ..base.clone() };
+        assert!(ok(largest.clone()));
+        assert!(ok(TopicConfig { encryption: Encryption::Aes256Gcm, ..largest }));
         assert!(!ok(TopicConfig { partitions: 0, ..base.clone() }));
         // Forever must stay forever once converted for storage: no wrap to a negative age.
         let forever = TopicConfig { retention_age_ms: Some(u64::MAX), ..base }.log_config();

@@ -74,7 +74,13 @@ impl PartitionActor {
         if let Some(cause) = self.serving()?.committer().failure() {
             return Err(StorageError::Failed { path: self.setup.dir.clone(), cause }.into());
         }
-        let max = self.setup.config.max_message_bytes;
+        let mut max = self.setup.config.max_message_bytes;
+        if self.setup.config.encryption != callboard_protocol::model::Encryption::None {
+            // Sealing adds its nonce and tag; a sealed batch must still open within the decompression bound.
+            max = max.min(
+                (callboard_protocol::batch::MAX_DECOMPRESSED_BYTES - callboard_protocol::batch::SEAL_OVERHEAD) as u32,
+            );
+        }
         if batch.len() > max as usize {
             return Err(BrokerError::MessageTooLarge { size: batch.len(), max });
         }

@@ -31,6 +31,20 @@ pub struct FileConfig {
     pub max_shared_bytes: Option<usize>,
     /// Most partitions in the broker (default: derived from the open-file limit).
     pub max_partitions: Option<usize>,
+    /// Certificate chain (PEM) of the TCP, HTTPS and AMQPS listeners (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// The TCP listener speaks TLS.
+    pub tcp_tls: Option<bool>,
+    /// The HTTP listener speaks HTTPS.
+    pub http_tls: Option<bool>,
+    /// AMQPS listener address, or `off`.
+    pub amqps: Option<String>,
+    /// Serve `/metrics` without credentials.
+    pub metrics_public: Option<bool>,
+    /// Master key file of encryption at rest.
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Parses the text of a configuration file.
@@ -48,5 +62,9 @@ mod tests {
         assert_eq!(c, FileConfig { tcp: Some("off".into()), max_connections: Some(5), ..FileConfig::default() });
         assert!(parse_file_config("tpc = \"127.0.0.1:1\"").is_err());
         assert!(parse_file_config("max_connections = -1").is_err());
+        let c = parse_file_config("tcp_tls = true\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\namqps = \"off\"\n")
+            .expect("parse");
+        assert_eq!((c.tcp_tls, c.tls_cert, c.amqps), (Some(true), Some("c.pem".into()), Some("off".into())));
+        assert!(parse_file_config("tcp_tls = \"yes\"").is_err());
     }
 }

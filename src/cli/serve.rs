@@ -28,7 +28,8 @@ use tracing::{info, warn};
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
     /// TOML configuration file (keys: data_dir, tcp, quic, http, amqp, quic_cert, quic_key, max_connections,
-    /// max_session_bytes, max_shared_bytes, max_partitions).
+    /// max_session_bytes, max_shared_bytes, max_partitions, tls_cert, tls_key, tcp_tls, http_tls, amqps,
+    /// metrics_public, master_key_file).
     #[arg(long, env = "CALLBOARD_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory [default: ./callboard-data].
@@ -163,7 +164,7 @@ impl Settings {
         {
             anyhow::bail!("max_partitions {n} is outside 1..={MAX_PARTITIONS}");
         }
-        let tls_files = match (args.tls_cert, args.tls_key) {
+        let tls_files = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
@@ -179,13 +180,17 @@ impl Settings {
             quic: listener("quic", args.quic.or(file.quic), "127.0.0.1:7071")?,
             http: listener("http", args.http.or(file.http), "127.0.0.1:7080")?,
             amqp: listener("amqp", args.amqp.or(file.amqp), "127.0.0.1:5672")?,
-            amqps: listener("amqps", args.amqps, "off")?,
+            amqps: listener("amqps", args.amqps.or(file.amqps), "off")?,
             tls,
-            listener_tls: ListenerTls { files: tls_files, tcp: args.tcp_tls, http: args.http_tls },
+            listener_tls: ListenerTls {
+                files: tls_files,
+                tcp: args.tcp_tls || file.tcp_tls == Some(true),
+                http: args.http_tls || file.http_tls == Some(true),
+            },
             gateway,
             max_partitions,
-            master_key: super::key::master_key(args.master_key_file.as_deref())?,
-            metrics_public: args.metrics_public,
+            master_key: super::key::master_key(args.master_key_file.or(file.master_key_file).as_deref())?,
+            metrics_public: args.metrics_public || file.metrics_public == Some(true),
         };
         if settings.listener_tls.tcp && settings.tcp.is_none() {
             anyhow::bail!("--tcp-tls needs a TCP listener (--tcp is off)");
@@ -474,6 +479,19 @@ mod tests {
         assert!(Settings::merge(off).unwrap_err().to_string().contains("--tcp-tls needs a TCP listener"));
         let bad = ServeArgs { amqps: Some("5671".into()), ..ServeArgs::default() };
         assert!(Settings::merge(bad).is_err());
+    }
+
+    #[test]
+    fn security_settings_come_from_the_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntcp_tls = true\namqps = \"127.0.0.1:5671\"\n\
+                    metrics_public = true\n";
+        std::fs::write(&path, text).unwrap();
+        let s = Settings::merge(ServeArgs { config: Some(path), ..ServeArgs::default() }).unwrap();
+        assert!(s.listener_tls.tcp && !s.listener_tls.http && s.metrics_public);
+        assert_eq!(s.amqps, Some("127.0.0.1:5671".parse().unwrap()));
+        assert_eq!(s.listener_tls.files, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::limit::{ConnectionCount, ConnectionSlot, REFUSED_COUNTER, register_gauge};
 use crate::session::{self, SessionCtx};
-use crate::tls::{Identity, TlsSource};
+use crate::tls::{ServerTls, TlsSource};
 
 const GATEWAY: &str = "quic";
 /// How long a finished stream waits for the peer to acknowledge its last answers.
@@ -34,6 +34,7 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct QuicGateway {
     local_addr: SocketAddr,
     cert_path: PathBuf,
+    tls: ServerTls,
     endpoint: quinn::Endpoint,
     shutdown: CancellationToken,
     accept: Option<JoinHandle<()>>,
@@ -49,11 +50,11 @@ impl QuicGateway {
         tls: TlsSource,
     ) -> Result<QuicGateway, GatewayError> {
         config.validate()?;
-        let identity = tokio::task::spawn_blocking(move || Identity::load(&tls))
+        let tls = tokio::task::spawn_blocking(move || ServerTls::load(tls))
             .await
             .map_err(|e| GatewayError::Certificate(format!("certificate loading stopped: {e}")))??;
-        let cert_path = identity.cert_path.clone();
-        let server_config = identity.quic_server_config(&config)?;
+        let cert_path = tls.certificate_path().to_path_buf();
+        let server_config = tls.quic_server_config(&config)?;
         let endpoint = quinn::Endpoint::server(server_config, addr)
             .map_err(|e| GatewayError::io(format!("binding QUIC {addr}"), e))?;
         let local_addr =
@@ -71,7 +72,7 @@ impl QuicGateway {
         register_gauge(GATEWAY);
         let accept = tokio::spawn(accept_loop(endpoint.clone(), ctx, connections.clone()));
         info!(addr = %local_addr, cert = %cert_path.display(), "QUIC gateway listening");
-        Ok(QuicGateway { local_addr, cert_path, endpoint, shutdown, accept: Some(accept), connections })
+        Ok(QuicGateway { local_addr, cert_path, tls, endpoint, shutdown, accept: Some(accept), connections })
     }
 
     /// The UDP address the endpoint is bound to.
@@ -82,6 +83,11 @@ impl QuicGateway {
     /// PEM certificate clients should trust (the generated or configured one).
     pub fn certificate_path(&self) -> &Path {
         &self.cert_path
+    }
+
+    /// The certificate this endpoint serves: [`ServerTls::reload`] re-reads it for new connections (open ones go on).
+    pub fn tls(&self) -> &ServerTls {
+        &self.tls
     }
 
     /// The count of open connections.

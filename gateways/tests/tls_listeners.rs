@@ -2,11 +2,14 @@
 //! requests), a plaintext client on a TLS port refused with a clear error, a stalled or trickled handshake closed at
 //! the handshake timeout while it holds a connection place (a client past the limit is refused over TLS), the
 //! certificate reloaded for new connections while an open one goes on, HTTPS with a real HTTP client (and its
-//! handshake timeout), and AMQPS with lapin next to a plain AMQP listener of the same gateway.
+//! handshake timeout), AMQPS with lapin next to a plain AMQP listener of the same gateway, and QUIC's certificate
+//! reloaded the same way.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/quic.rs"]
+mod quic_client;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -173,6 +176,43 @@ async fn a_reloaded_certificate_serves_new_connections_and_open_ones_go_on() {
     let mut after = tls_client(addr, &two).await.unwrap();
     after.hello().await;
     assert!(tls_client(addr, &one).await.is_err(), "certificate one is no longer served");
+    before.call(&ListStreams {}).await;
+
+    gateway.shutdown(Duration::from_secs(5)).await;
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_serves_a_reloaded_certificate_to_new_connections_and_open_ones_go_on() {
+    let (broker, dir) = broker().await;
+    let (one, one_key) = certificate(dir.path(), "one");
+    let (two, two_key) = certificate(dir.path(), "two");
+    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+    std::fs::copy(&one, &cert).unwrap();
+    std::fs::copy(&one_key, &key).unwrap();
+    let source = TlsSource::Files { cert: cert.clone(), key: key.clone() };
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let gateway =
+        callboard_gateways::QuicGateway::bind(addr, broker.clone(), GatewayConfig::default(), source).await.unwrap();
+    let addr = gateway.local_addr();
+    let trusting = |ca: &Path| quic_client::client_endpoint(ca);
+
+    let (trusts_one, trusts_two) = (trusting(&one), trusting(&two));
+    let open = quic_client::connect(&trusts_one, addr).await;
+    let mut before = quic_client::open(&open).await;
+    before.hello().await;
+    before.login("admin", ADMIN_PASSWORD).await;
+    assert!(trusts_two.connect(addr, "localhost").unwrap().await.is_err(), "certificate two is not served yet");
+
+    std::fs::copy(&two, &cert).unwrap();
+    std::fs::copy(&two_key, &key).unwrap();
+    gateway.tls().reload().unwrap();
+    let conn = quic_client::connect(&trusts_two, addr).await;
+    let mut after = quic_client::open(&conn).await;
+    after.hello().await;
+    // A fresh endpoint: the first one holds a session ticket, and a resumed session shows no certificate.
+    let fresh = trusting(&one);
+    assert!(fresh.connect(addr, "localhost").unwrap().await.is_err(), "certificate one is no longer served");
     before.call(&ListStreams {}).await;
 
     gateway.shutdown(Duration::from_secs(5)).await;

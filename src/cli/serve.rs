@@ -387,7 +387,10 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
         out.flush()?;
     }
     info!(data_dir = %settings.data_dir.display(), "ready");
-    wait_for_signal(tls.as_ref()).await?;
+    // Every certificate SIGHUP re-reads: the TCP/HTTPS/AMQPS listeners' and QUIC's (the same files when QUIC has no
+    // --quic-cert of its own; re-reading them twice is harmless).
+    let reloadable: Vec<ServerTls> = tls.iter().cloned().chain(quic.as_ref().map(|q| q.tls().clone())).collect();
+    wait_for_signal(&reloadable).await?;
     info!("stopping: finishing in-flight requests");
     node.set_ready(false);
     let grace = Duration::from_secs(10);
@@ -406,8 +409,8 @@ async fn serve_with(broker: &Broker, settings: &Settings, prometheus: Option<Pro
     Ok(())
 }
 
-/// Waits for SIGINT or SIGTERM; reloads the listeners' certificate on every SIGHUP meanwhile.
-async fn wait_for_signal(tls: Option<&ServerTls>) -> anyhow::Result<()> {
+/// Waits for SIGINT or SIGTERM; reloads the listeners' certificates on every SIGHUP meanwhile.
+async fn wait_for_signal(tls: &[ServerTls]) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -420,16 +423,18 @@ async fn wait_for_signal(tls: Option<&ServerTls>) -> anyhow::Result<()> {
     }
 }
 
-/// SIGHUP: re-reads the TLS certificate and key; a failure keeps the certificate in service.
-async fn reload(tls: Option<&ServerTls>) {
-    let Some(tls) = tls.cloned() else {
-        info!("SIGHUP: no TCP, HTTPS or AMQPS listener uses TLS; nothing to reload");
-        return;
-    };
-    match tokio::task::spawn_blocking(move || tls.reload()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(error = %e, "SIGHUP: the new TLS certificate is unusable; keeping the one in service"),
-        Err(e) => warn!(error = %e, "SIGHUP: reloading the TLS certificate stopped"),
+/// SIGHUP: re-reads each TLS certificate and key; a failure keeps that certificate in service.
+async fn reload(tls: &[ServerTls]) {
+    if tls.is_empty() {
+        info!("SIGHUP: no listener uses TLS; nothing to reload");
+    }
+    for tls in tls {
+        let tls = tls.clone();
+        match tokio::task::spawn_blocking(move || tls.reload()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "SIGHUP: the new TLS certificate is unusable; keeping the one in service"),
+            Err(e) => warn!(error = %e, "SIGHUP: reloading the TLS certificate stopped"),
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
-use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 
 /// The ALPN protocol id of Callboard's QUIC protocol (also offered by the TCP listener with `--tcp-tls`).
@@ -100,26 +99,6 @@ impl Identity {
             other => GatewayError::Tls(format!("the certificate in {cert} or {key} is unusable: {other}")),
         })
     }
-
-    /// The quinn server configuration: TLS 1.3 with the ring provider, ALPN [`ALPN`], and the connection idle
-    /// timeout of `config`.
-    pub fn quic_server_config(self, config: &GatewayConfig) -> Result<quinn::ServerConfig, GatewayError> {
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| GatewayError::Tls(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(self.certs, self.key)
-            .map_err(|e| GatewayError::Tls(e.to_string()))?;
-        tls.alpn_protocols = vec![ALPN.to_vec()];
-        let crypto =
-            quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| GatewayError::Tls(e.to_string()))?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        let mut transport = quinn::TransportConfig::default();
-        transport.max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
-        tune_transport(&mut transport);
-        server.transport_config(Arc::new(transport));
-        Ok(server)
-    }
 }
 
 /// Generates a self-signed certificate and key and writes them (each through a temporary file, then renamed).
@@ -138,7 +117,7 @@ fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), Gateway
 }
 
 /// Flow-control windows and MTU discovery sized for 1 MiB batches (the same values the SDK uses).
-fn tune_transport(transport: &mut quinn::TransportConfig) {
+pub(super) fn tune_transport(transport: &mut quinn::TransportConfig) {
     use callboard_protocol::wire::{QUIC_CONNECTION_WINDOW, QUIC_MAX_UDP_PAYLOAD, QUIC_STREAM_WINDOW};
     transport
         .stream_receive_window(quinn::VarInt::from_u32(QUIC_STREAM_WINDOW))
@@ -168,7 +147,8 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join("tls").join(SELF_SIGNED_KEY)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(second.quic_server_config(&GatewayConfig::default()).is_ok());
+        let tls = super::super::ServerTls::load(source).unwrap();
+        assert!(tls.quic_server_config(&crate::config::GatewayConfig::default()).is_ok());
     }
 
     #[test]

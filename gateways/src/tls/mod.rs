@@ -7,6 +7,5 @@ pub(crate) mod accept;
 pub(crate) mod identity;
 mod server;
 
-pub(crate) use identity::Identity;
 pub use identity::{ALPN, TlsSource};
 pub use server::ServerTls;

@@ -88,6 +88,28 @@ impl ServerTls {
         Ok(config)
     }
 
+    /// The quinn server configuration serving this certificate (so a reload reaches new QUIC connections too): TLS
+    /// 1.3 only, ALPN [`super::ALPN`], and the connection idle timeout of `config`.
+    pub(crate) fn quic_server_config(
+        &self,
+        config: &crate::config::GatewayConfig,
+    ) -> Result<quinn::ServerConfig, GatewayError> {
+        let mut tls = rustls::ServerConfig::builder_with_provider(Arc::clone(&self.inner.provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| GatewayError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(&self.inner.resolver) as Arc<dyn ResolvesServerCert>);
+        tls.alpn_protocols = vec![super::ALPN.to_vec()];
+        let crypto =
+            quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| GatewayError::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        transport.max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
+        super::identity::tune_transport(&mut transport);
+        server.transport_config(Arc::new(transport));
+        Ok(server)
+    }
+
     /// A tokio acceptor over [`ServerTls::server_config`].
     pub(crate) fn acceptor(&self, alpn: &[&[u8]]) -> Result<tokio_rustls::TlsAcceptor, GatewayError> {
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(self.server_config(alpn)?)))

@@ -3,7 +3,8 @@
 //! Byte 0 is a mode: bit 0 sets the batch length field, bit 1 the CRC, to match the rest of the input (so the
 //! fuzzer gets past both checks and into the records); the rest is the batch. Properties: `validate`,
 //! `BatchRef::trusted` and iterating records and headers never panic; iteration of a validated batch never fails
-//! (of a compressed one, once `BatchRef::decompress` succeeded);
+//! (of a compressed one, once `BatchRef::decompress` succeeded; a sealed one, encrypted at rest, is checked up to its
+//! CRC and its records refuse to iterate with `Sealed`: only the broker, with the topic's key, opens it);
 //! and what `validate` accepts re-encodes (BatchBuilder with the same producer fields, then the broker's base offset
 //! and leader epoch) to exactly the same bytes, as the broker's dedup path relies on when it rebuilds a batch.
 #![no_main]
@@ -45,6 +46,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = walk(&trusted);
     }
     let Ok(valid) = batch::validate(&buf) else { return };
+    if valid.header().attributes.sealed() {
+        assert!(matches!(walk(&valid), Err(batch::BatchError::Sealed)), "a sealed batch's records are ciphertext");
+        return;
+    }
     if valid.compression() != Compression::None {
         // A compressed batch is checked up to its CRC; decompressing it is bounded and checks its records, so it
         // fails cleanly or yields records that iterate without error.

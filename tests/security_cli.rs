@@ -21,6 +21,13 @@ fn bare(config: &Path) -> Command {
     command
 }
 
+/// [`bare`], logged in as the admin through the environment.
+fn admin(config: &Path) -> Command {
+    let mut command = bare(config);
+    command.env("CALLBOARD_USER", "admin").env("CALLBOARD_PASSWORD", ADMIN_PASSWORD);
+    command
+}
+
 fn run(mut command: Command, args: &[&str], server: &str) -> Output {
     command.args(args).args(["--server", server]).output().expect("run cli")
 }
@@ -116,11 +123,7 @@ fn users_get_exactly_what_they_were_granted() {
     let server = Serve::start(&dir.path().join("data"), &["tcp"]);
     let tcp = server.addr("tcp").to_string();
     let config = dir.path().join("config");
-    let admin = || {
-        let mut c = bare(&config);
-        c.env("CALLBOARD_USER", "admin").env("CALLBOARD_PASSWORD", ADMIN_PASSWORD);
-        c
-    };
+    let admin = || admin(&config);
     let bob = |password: &str| {
         let mut c = bare(&config);
         c.env("CALLBOARD_USER", "bob").env("CALLBOARD_PASSWORD", password);
@@ -190,11 +193,7 @@ fn tokens_login_and_logout() {
     let server = Serve::start(&dir.path().join("data"), &["tcp"]);
     let tcp = server.addr("tcp").to_string();
     let config = dir.path().join("config");
-    let admin = || {
-        let mut c = bare(&config);
-        c.env("CALLBOARD_USER", "admin").env("CALLBOARD_PASSWORD", ADMIN_PASSWORD);
-        c
-    };
+    let admin = || admin(&config);
 
     // A personal access token: printed once, works with --token and CALLBOARD_TOKEN, listed, revoked.
     let created = ok(run(admin(), &["token", "create", "ci", "--expires-in", "1h", "--output", "json"], &tcp));

@@ -38,6 +38,32 @@ fn certificate(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
     (cert_path, key_path)
 }
 
+/// Two certificates and the files a server is configured with, holding the first until [`Rotation::rotate`].
+struct Rotation {
+    one: PathBuf,
+    two: PathBuf,
+    two_key: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Rotation {
+    fn new(dir: &Path) -> Rotation {
+        let (one, one_key) = certificate(dir, "one");
+        let (two, two_key) = certificate(dir, "two");
+        let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+        std::fs::copy(&one, &cert).unwrap();
+        std::fs::copy(&one_key, &key).unwrap();
+        Rotation { one, two, two_key, cert, key }
+    }
+
+    /// Puts the second certificate where the server reads its own.
+    fn rotate(&self) {
+        std::fs::copy(&self.two, &self.cert).unwrap();
+        std::fs::copy(&self.two_key, &self.key).unwrap();
+    }
+}
+
 fn server_tls(cert: &Path, key: &Path) -> ServerTls {
     ServerTls::load(TlsSource::Files { cert: cert.to_path_buf(), key: key.to_path_buf() }).unwrap()
 }
@@ -155,11 +181,8 @@ async fn stalled_handshakes_time_out_holding_a_connection_place() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reloaded_certificate_serves_new_connections_and_open_ones_go_on() {
     let (broker, dir) = broker().await;
-    let (one, one_key) = certificate(dir.path(), "one");
-    let (two, two_key) = certificate(dir.path(), "two");
-    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
-    std::fs::copy(&one, &cert).unwrap();
-    std::fs::copy(&one_key, &key).unwrap();
+    let files = Rotation::new(dir.path());
+    let (one, two, cert, key) = (files.one.clone(), files.two.clone(), files.cert.clone(), files.key.clone());
     let tls = server_tls(&cert, &key);
     let addr = "127.0.0.1:0".parse().unwrap();
     let gateway = TcpGateway::bind_tls(addr, broker.clone(), GatewayConfig::default(), tls.clone()).await.unwrap();
@@ -170,8 +193,7 @@ async fn a_reloaded_certificate_serves_new_connections_and_open_ones_go_on() {
     before.login("admin", ADMIN_PASSWORD).await;
     assert!(tls_client(addr, &two).await.is_err(), "certificate two is not served yet");
 
-    std::fs::copy(&two, &cert).unwrap();
-    std::fs::copy(&two_key, &key).unwrap();
+    files.rotate();
     tls.reload().unwrap();
     let mut after = tls_client(addr, &two).await.unwrap();
     after.hello().await;
@@ -185,11 +207,8 @@ async fn a_reloaded_certificate_serves_new_connections_and_open_ones_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quic_serves_a_reloaded_certificate_to_new_connections_and_open_ones_go_on() {
     let (broker, dir) = broker().await;
-    let (one, one_key) = certificate(dir.path(), "one");
-    let (two, two_key) = certificate(dir.path(), "two");
-    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
-    std::fs::copy(&one, &cert).unwrap();
-    std::fs::copy(&one_key, &key).unwrap();
+    let files = Rotation::new(dir.path());
+    let (one, two, cert, key) = (files.one.clone(), files.two.clone(), files.cert.clone(), files.key.clone());
     let source = TlsSource::Files { cert: cert.clone(), key: key.clone() };
     let addr = "127.0.0.1:0".parse().unwrap();
     let gateway =
@@ -204,8 +223,7 @@ async fn quic_serves_a_reloaded_certificate_to_new_connections_and_open_ones_go_
     before.login("admin", ADMIN_PASSWORD).await;
     assert!(trusts_two.connect(addr, "localhost").unwrap().await.is_err(), "certificate two is not served yet");
 
-    std::fs::copy(&two, &cert).unwrap();
-    std::fs::copy(&two_key, &key).unwrap();
+    files.rotate();
     gateway.tls().reload().unwrap();
     let conn = quic_client::connect(&trusts_two, addr).await;
     let mut after = quic_client::open(&conn).await;

@@ -249,12 +249,7 @@ pub(crate) async fn grant(
     path: web::Path<UserPath>,
     body: JsonBody<Access>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = body.into_inner();
-    let detail = format!("user {:?}, {access:?}", path.name);
-    let broker = &state.broker;
-    authorize(broker, &caller, "grant", &detail, caller.require_global(GlobalPermission::ManageUsers))?;
-    let result = broker.grant(&path.name, access).await;
-    Ok(HttpResponse::Ok().json(audited(broker, &caller, "grant", &detail, result)?))
+    change_grant(&state, &caller, &path.name, body.into_inner(), true).await
 }
 
 /// Revokes a permission (needs `manage_users`); the body names it as for granting.
@@ -268,10 +263,21 @@ pub(crate) async fn revoke(
     path: web::Path<UserPath>,
     body: JsonBody<Access>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = body.into_inner();
-    let detail = format!("user {:?}, {access:?}", path.name);
+    change_grant(&state, &caller, &path.name, body.into_inner(), false).await
+}
+
+/// Grants (`grant`) or revokes `access` for `user`, authorized and audited.
+async fn change_grant(
+    state: &AppState,
+    caller: &Caller,
+    user: &str,
+    access: Access,
+    grant: bool,
+) -> Result<HttpResponse, ApiError> {
+    let action = if grant { "grant" } else { "revoke" };
+    let detail = format!("user {user:?}, {access:?}");
     let broker = &state.broker;
-    authorize(broker, &caller, "revoke", &detail, caller.require_global(GlobalPermission::ManageUsers))?;
-    let result = broker.revoke(&path.name, access).await;
-    Ok(HttpResponse::Ok().json(audited(broker, &caller, "revoke", &detail, result)?))
+    authorize(broker, caller, action, &detail, caller.require_global(GlobalPermission::ManageUsers))?;
+    let result = if grant { broker.grant(user, access).await } else { broker.revoke(user, access).await };
+    Ok(HttpResponse::Ok().json(audited(broker, caller, action, &detail, result)?))
 }

@@ -166,6 +166,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> RawClient<R, W> {
         self.send_raw(&out).await;
     }
 
+    /// Writes a control request, returning its correlation id, or the write error when the server already closed
+    /// the connection.
+    pub async fn try_send_call<T: Call>(&mut self, request: &T) -> (u64, std::io::Result<()>) {
+        let c = self.correlation();
+        let mut out = BytesMut::new();
+        let body = encode_control(request).unwrap();
+        self.codec
+            .encode_request(&RequestFrame { api: T::API.as_u16(), version: 1, correlation: c, body }, &mut out)
+            .unwrap();
+        let written = self.writer.write_all(&out).await;
+        (c, written)
+    }
+
     /// Writes a control request, returning its correlation id.
     pub async fn send_call<T: Call>(&mut self, request: &T) -> u64 {
         let c = self.correlation();
